@@ -1,0 +1,147 @@
+use serde::Serialize;
+
+use super::{parse_scope, validate_redirect_uri, AdminError};
+use crate::clock::UnixTime;
+use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
+use crate::store::{AuthMethod, Client, Durable};
+
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+];
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Empty: `authorization_code` and `refresh_token`.
+    pub grant_types: Vec<String>,
+    /// None: `openid profile email`.
+    pub scope: Option<String>,
+    pub auth_method: AuthMethod,
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<String>,
+    pub first_party: bool,
+    pub access_token_alg: Option<String>,
+}
+
+impl NewClient {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scope: None,
+            auth_method: AuthMethod::ClientSecretBasic,
+            jwks_uri: None,
+            jwks: None,
+            first_party: false,
+            access_token_alg: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: Client,
+    /// Shown once; only its hash is stored.
+    pub client_secret: Option<String>,
+}
+
+pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
+    let invalid = |m: String| Err(AdminError::Invalid(m));
+    if spec.name.trim().is_empty() {
+        return invalid("a client needs a name".into());
+    }
+    let grant_types: Vec<String> = if spec.grant_types.is_empty() {
+        vec!["authorization_code".into(), "refresh_token".into()]
+    } else {
+        spec.grant_types.clone()
+    };
+    for g in &grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return invalid(format!("unknown grant type `{g}` (known: {})", GRANT_TYPES.join(", ")));
+        }
+    }
+    for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
+        validate_redirect_uri(uri)?;
+    }
+    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+    if uses_code && spec.redirect_uris.is_empty() {
+        return invalid("the authorization_code grant needs at least one --redirect-uri".into());
+    }
+    if spec.auth_method == AuthMethod::None && grant_types.iter().any(|g| g != "authorization_code" && g != "refresh_token") {
+        return invalid("a public client (auth method none) may only use authorization_code and refresh_token".into());
+    }
+    match (spec.auth_method, &spec.jwks_uri, &spec.jwks) {
+        (AuthMethod::PrivateKeyJwt, None, None) => return invalid("private_key_jwt needs --jwks-uri or --jwks".into()),
+        (AuthMethod::PrivateKeyJwt, Some(_), Some(_)) => return invalid("give --jwks-uri or --jwks, not both".into()),
+        (AuthMethod::PrivateKeyJwt, _, _) => {}
+        (_, None, None) => {}
+        _ => return invalid("--jwks-uri and --jwks are for private_key_jwt clients".into()),
+    }
+    if let Some(uri) = &spec.jwks_uri {
+        if !uri.starts_with("https://") && validate_redirect_uri(uri).is_err() {
+            return invalid(format!("jwks_uri `{uri}` must be https (or http on loopback)"));
+        }
+    }
+    if let Some(jwks) = &spec.jwks {
+        let parsed: Result<jsonwebtoken::jwk::JwkSet, _> = serde_json::from_str(jwks);
+        if parsed.map(|s| s.keys.is_empty()).unwrap_or(true) {
+            return invalid("--jwks must be a JWK Set with at least one key".into());
+        }
+    }
+    if let Some(alg) = &spec.access_token_alg {
+        crate::crypto::keys::canonical_alg(alg).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    }
+    let scopes = parse_scope(spec.scope.as_deref().unwrap_or("openid profile email"))?;
+    Ok(Client {
+        id: random_token(16),
+        name: spec.name.trim().to_string(),
+        secret_hash: None,
+        auth_method: spec.auth_method,
+        redirect_uris: spec.redirect_uris.clone(),
+        post_logout_redirect_uris: spec.post_logout_redirect_uris.clone(),
+        grant_types,
+        scopes,
+        jwks_uri: spec.jwks_uri.clone(),
+        jwks: spec.jwks.clone(),
+        first_party: spec.first_party,
+        access_token_alg: spec.access_token_alg.clone(),
+        access_token_ttl: None,
+        created_at: 0,
+    })
+}
+
+pub async fn add(store: &dyn Durable, spec: &NewClient, now: UnixTime) -> Result<CreatedClient, AdminError> {
+    let mut client = validate(spec)?;
+    client.created_at = now;
+    let secret = client.auth_method.uses_secret().then(generate_secret);
+    client.secret_hash = secret.as_deref().map(hash_secret);
+    store.insert_client(&client).await?;
+    Ok(CreatedClient { client, client_secret: secret })
+}
+
+pub async fn show(store: &dyn Durable, id: &str) -> Result<Client, AdminError> {
+    store.client(id).await?.ok_or_else(|| AdminError::NotFound(format!("client {id}")))
+}
+
+pub async fn remove(store: &dyn Durable, id: &str) -> Result<(), AdminError> {
+    if store.delete_client(id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("client {id}"))) }
+}
+
+/// Issues a new secret; the old one stops working at once.
+pub async fn rotate_secret(store: &dyn Durable, id: &str) -> Result<String, AdminError> {
+    let client = show(store, id).await?;
+    if !client.auth_method.uses_secret() {
+        return Err(AdminError::Invalid(format!("client {id} authenticates with {}, not a secret", client.auth_method.as_str())));
+    }
+    let secret = generate_secret();
+    store.set_client_secret_hash(id, &hash_secret(&secret)).await?;
+    Ok(secret)
+}

@@ -1,0 +1,300 @@
+//! One typed configuration: defaults < `sesame.toml` < `SESAME_*` environment, validated at start.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The issuer identifier: an https URL, or http on a loopback host.
+    pub issuer: String,
+    pub listen: String,
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// Unset: the in-process ephemeral store (single node only).
+    pub redis_url: Option<String>,
+    /// Where the embedded default keeps its key-encryption key.
+    pub keys_dir: PathBuf,
+    /// Base64 of a 32-byte key-encryption key; overrides the file in `keys_dir`.
+    /// Every node of a cluster needs the same one.
+    pub kek: Option<String>,
+    pub database_max_connections: u32,
+    pub tokens: TokenConfig,
+    pub keys: KeyConfig,
+    pub password: PasswordConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenConfig {
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub id_token_ttl: Duration,
+    /// `RS256`, `ES256` or `EdDSA`; a client may override it.
+    pub access_token_alg: String,
+    pub id_token_alg: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyConfig {
+    /// How long a signing key signs before its successor takes over.
+    #[serde(with = "humantime_serde")]
+    pub rotation_interval: Duration,
+    /// How long a new key is published in the JWKS before it signs.
+    #[serde(with = "humantime_serde")]
+    pub prepublish: Duration,
+    /// How often each node checks the schedule and reloads the key set.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+    /// `Cache-Control: max-age` of the JWKS; must be shorter than `prepublish`.
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    /// Argon2id memory cost in KiB.
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Password hashes computed at once; the rest wait, so a login flood cannot starve other work.
+    pub max_concurrent: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://sesame.db".into(),
+            redis_url: None,
+            keys_dir: PathBuf::from("keys"),
+            kek: None,
+            database_max_connections: 16,
+            tokens: TokenConfig::default(),
+            keys: KeyConfig::default(),
+            password: PasswordConfig::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(15 * 60),
+            id_token_ttl: Duration::from_secs(15 * 60),
+            access_token_alg: "RS256".into(),
+            id_token_alg: "RS256".into(),
+        }
+    }
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        Self {
+            rotation_interval: Duration::from_secs(30 * 24 * 3600),
+            prepublish: Duration::from_secs(2 * 24 * 3600),
+            check_interval: Duration::from_secs(1),
+            jwks_max_age: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: 2 }
+    }
+}
+
+pub const SIGNING_ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+/// Keys read from `SESAME_*` that are not settings.
+const NOT_SETTINGS: [&str; 4] = ["config", "test_database_url", "test_redis_url", "log_format"];
+
+impl Config {
+    /// Loads defaults, then the TOML file (the given one, or `./sesame.toml` if present),
+    /// then `SESAME_*` variables; then validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(p) if !p.exists() => {
+                return Err(ConfigError(vec![format!("config file {} does not exist", p.display())]))
+            }
+            Some(p) => figment = figment.merge(Toml::file(p)),
+            None if Path::new("sesame.toml").exists() => figment = figment.merge(Toml::file("sesame.toml")),
+            None => {}
+        }
+        figment = figment.merge(Env::prefixed("SESAME_").split("__").ignore(&NOT_SETTINGS));
+        let config: Config = figment.extract().map_err(|e| {
+            ConfigError(e.into_iter().map(|e| e.to_string()).collect())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value and reports every problem, one message each.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        if let Err(e) = validate_issuer(&self.issuer) {
+            errors.push(format!("issuer: {e}"));
+        }
+        if self.listen.parse::<SocketAddr>().is_err() {
+            errors.push(format!("listen: `{}` is not an address like 127.0.0.1:8080", self.listen));
+        }
+        let db = self.database_url.as_str();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            errors.push("database_url: must start with sqlite:// or postgres://".into());
+        }
+        if let Some(r) = &self.redis_url {
+            if !(r.starts_with("redis://") || r.starts_with("rediss://") || r.starts_with("redis+unix://")) {
+                errors.push("redis_url: must start with redis:// or rediss://".into());
+            }
+        }
+        if let Some(k) = &self.kek {
+            if crate::crypto::kek::Kek::from_base64(k).is_err() {
+                errors.push("kek: must be the base64 of exactly 32 bytes".into());
+            }
+        }
+        if self.database_max_connections == 0 {
+            errors.push("database_max_connections: must be at least 1".into());
+        }
+        for (name, alg) in [("tokens.access_token_alg", &self.tokens.access_token_alg), ("tokens.id_token_alg", &self.tokens.id_token_alg)] {
+            if !SIGNING_ALGS.contains(&alg.as_str()) {
+                errors.push(format!("{name}: `{alg}` is not one of RS256, ES256, EdDSA"));
+            }
+        }
+        for (name, d) in [
+            ("tokens.access_token_ttl", self.tokens.access_token_ttl),
+            ("tokens.id_token_ttl", self.tokens.id_token_ttl),
+            ("keys.rotation_interval", self.keys.rotation_interval),
+            ("keys.prepublish", self.keys.prepublish),
+            ("keys.check_interval", self.keys.check_interval),
+        ] {
+            if d.is_zero() {
+                errors.push(format!("{name}: must be longer than zero"));
+            }
+        }
+        if self.keys.prepublish <= self.keys.jwks_max_age {
+            errors.push("keys.prepublish: must be longer than keys.jwks_max_age, or verifiers with a cached JWKS would see tokens signed by a key they do not know".into());
+        }
+        if self.keys.prepublish >= self.keys.rotation_interval {
+            errors.push("keys.prepublish: must be shorter than keys.rotation_interval".into());
+        }
+        if self.password.memory_kib < 8 * self.password.parallelism.max(1) {
+            errors.push("password.memory_kib: must be at least 8 KiB per lane".into());
+        }
+        if self.password.iterations == 0 || self.password.parallelism == 0 || self.password.max_concurrent == 0 {
+            errors.push("password: iterations, parallelism and max_concurrent must be at least 1".into());
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ConfigError(errors)) }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated at load")
+    }
+
+    /// The issuer without a trailing slash; endpoint URLs are built on it.
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer(), path)
+    }
+
+    /// The longest a token signed now may be accepted; a retired key stays published this long.
+    pub fn longest_signed_token(&self) -> Duration {
+        self.tokens.access_token_ttl.max(self.tokens.id_token_ttl)
+    }
+
+    pub fn uses_embedded_stores(&self) -> bool {
+        self.redis_url.is_none()
+    }
+}
+
+fn validate_issuer(issuer: &str) -> Result<(), String> {
+    let url = url::Url::parse(issuer).map_err(|e| format!("`{issuer}` is not a URL ({e})"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if host_is_loopback(&url) => Ok(()),
+        "http" => Err("must use https (plain http is allowed only on a loopback host)".into()),
+        other => Err(format!("scheme `{other}` is not https")),
+    }
+}
+
+fn host_is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn plain_http_issuer_only_on_loopback() {
+        assert!(validate_issuer("http://127.0.0.1:8080").is_ok());
+        assert!(validate_issuer("http://localhost").is_ok());
+        assert!(validate_issuer("http://[::1]:9000").is_ok());
+        assert!(validate_issuer("https://id.example.com").is_ok());
+        assert!(validate_issuer("http://id.example.com").is_err());
+        assert!(validate_issuer("https://id.example.com/?x=1").is_err());
+        assert!(validate_issuer("ftp://id.example.com").is_err());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported() {
+        let mut c = Config::default();
+        c.issuer = "http://example.com".into();
+        c.listen = "nope".into();
+        c.tokens.access_token_alg = "HS256".into();
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(err.0[0].starts_with("issuer"));
+        assert!(err.0[1].starts_with("listen"));
+        assert!(err.0[2].contains("HS256"));
+    }
+
+    #[test]
+    fn prepublication_must_outlast_jwks_caching() {
+        let mut c = Config::default();
+        c.keys.prepublish = Duration::from_secs(60);
+        c.keys.jwks_max_age = Duration::from_secs(300);
+        assert!(c.validate().unwrap_err().to_string().contains("jwks_max_age"));
+    }
+}

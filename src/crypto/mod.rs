@@ -1,0 +1,9 @@
+//! Cryptography, all of it from vetted crates (aws-lc-rs, rsa, argon2, sha2).
+
+pub mod jwt;
+pub mod kek;
+pub mod keyring;
+pub mod keys;
+pub mod password;
+pub mod rotation;
+pub mod secrets;

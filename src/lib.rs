@@ -1,0 +1,16 @@
+//! sesame: an OAuth 2.0 / OpenID Connect authorization server.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod metrics;
+pub mod oidc;
+pub mod ops;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use routes::app;

@@ -1,0 +1,96 @@
+//! Assembling a running server: stores, key ring, state, background maintenance, listener.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::kek::Kek;
+use crate::crypto::keyring::KeyRing;
+use crate::crypto::password::Passwords;
+use crate::metrics::Metrics;
+use crate::oidc::discovery::Discovery;
+use crate::state::AppState;
+use crate::store::ephemeral::{MemoryStore, RedisStore};
+use crate::store::sql::SqlStore;
+use crate::store::{Durable, Ephemeral};
+
+pub struct Stores {
+    pub durable: Arc<dyn Durable>,
+    pub ephemeral: Arc<dyn Ephemeral>,
+}
+
+/// Opens (and migrates) the durable store and connects the ephemeral one.
+/// `redis_prefix` namespaces every Redis key (tests give each server its own).
+pub async fn open_stores(config: &Config, redis_prefix: &str) -> anyhow::Result<Stores> {
+    let durable = SqlStore::open(&config.database_url, config.database_max_connections).await?;
+    let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
+        Some(url) => Arc::new(RedisStore::connect(url, redis_prefix).await?),
+        None => Arc::new(MemoryStore::new()),
+    };
+    Ok(Stores { durable: Arc::new(durable), ephemeral })
+}
+
+/// The key-encryption key: from config when set, else the file in `keys_dir` (created if missing).
+pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
+    Ok(match &config.kek {
+        Some(b64) => Kek::from_base64(b64)?,
+        None => Kek::load_or_create(&config.keys_dir)?,
+    })
+}
+
+pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let metrics = Arc::new(Metrics::new());
+    let rotation_metrics = metrics.clone();
+    let keys = KeyRing::start(
+        stores.durable.clone(),
+        load_kek(&config)?,
+        clock.clone(),
+        KeyRing::schedule_from(&config),
+        Box::new(move |alg| rotation_metrics.key_rotated(alg)),
+    )
+    .await?;
+    Ok(AppState {
+        passwords: Passwords::new(&config.password)?,
+        discovery: Arc::new(Discovery::build(&config)),
+        config: Arc::new(config),
+        durable: stores.durable,
+        ephemeral: stores.ephemeral,
+        keys: Arc::new(keys),
+        clock,
+        metrics,
+    })
+}
+
+/// Every `keys.check_interval`: picks up keys other nodes or the CLI created, and runs the
+/// rotation schedule. Failures are logged and retried at the next tick.
+pub fn spawn_key_maintenance(state: &AppState) -> JoinHandle<()> {
+    let keys = state.keys.clone();
+    let every = state.config.keys.check_interval;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+                continue;
+            }
+            if let Err(e) = keys.rotate_if_due().await {
+                tracing::warn!(error = %e, "signing key rotation failed");
+            }
+        }
+    })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let maintenance = spawn_key_maintenance(&state);
+    let app = crate::routes::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    maintenance.abort();
+    result
+}

@@ -1,0 +1,29 @@
+//! Everything a request handler may need, built once at start. No globals.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::keyring::KeyRing;
+use crate::crypto::password::Passwords;
+use crate::metrics::Metrics;
+use crate::oidc::discovery::Discovery;
+use crate::store::{Durable, Ephemeral};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub durable: Arc<dyn Durable>,
+    pub ephemeral: Arc<dyn Ephemeral>,
+    pub keys: Arc<KeyRing>,
+    pub passwords: Passwords,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub discovery: Arc<Discovery>,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,28 @@
+//! Short-lived state (codes, pending requests, sessions, counters): Redis, or in-process.
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+use super::StoreResult;
+
+#[async_trait]
+pub trait Ephemeral: Send + Sync {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()>;
+    /// Stores only if the key is absent; true when stored. For replay detection.
+    async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool>;
+    /// Returns the value and deletes it in one atomic step: at most one caller ever gets it.
+    async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Adds one and returns the new count; the first increment starts the TTL.
+    async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<i64>;
+    async fn ping(&self) -> StoreResult<()>;
+    /// `memory` or `redis`, for the start-up log.
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,61 @@
+//! The two storage seams: durable (SQL) and ephemeral (Redis or in-process).
+
+pub mod ephemeral;
+pub mod models;
+pub mod sql;
+
+use async_trait::async_trait;
+
+pub use ephemeral::Ephemeral;
+pub use models::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing service cannot be reached; worth a 503 and a retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Other(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    async fn client(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn clients(&self) -> StoreResult<Vec<Client>>;
+    /// Returns false when there was no such client.
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    /// Returns false when there was no such client.
+    async fn set_client_secret_hash(&self, id: &str, hash: &[u8]) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user(&self, sub: &str) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn set_password_hash(&self, username: &str, hash: &str) -> StoreResult<bool>;
+    async fn set_user_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+    /// The change counter of one algorithm's key set.
+    async fn key_generation(&self, alg: &str) -> StoreResult<i64>;
+    /// Compare-and-set: inserts `add` and deletes `remove` only if the algorithm's generation
+    /// is still `expected`, bumping it. Returns false when another node changed the set first.
+    async fn change_keys(&self, alg: &str, expected: i64, add: Option<&StoredSigningKey>, remove: &[String]) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait Durable: ClientStore + UserStore + SigningKeyStore + Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+    /// `sqlite` or `postgres`, for the start-up log.
+    fn backend(&self) -> &'static str;
+}

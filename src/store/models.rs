@@ -1,0 +1,94 @@
+//! What the durable store holds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Client {
+    #[serde(rename = "client_id")]
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the generated secret; `None` for public and `private_key_jwt` clients.
+    #[serde(skip)]
+    pub secret_hash: Option<Vec<u8>>,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub jwks_uri: Option<String>,
+    /// A registered JWK Set, as JSON.
+    pub jwks: Option<String>,
+    pub first_party: bool,
+    /// Overrides `tokens.access_token_alg`.
+    pub access_token_alg: Option<String>,
+    /// Overrides `tokens.access_token_ttl`, in seconds.
+    pub access_token_ttl: Option<i64>,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub sub: String,
+    pub username: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub disabled: bool,
+    pub created_at: UnixTime,
+}
+
+/// A signing key as stored: the private part encrypted under the key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub alg: String,
+    /// AES-256-GCM(nonce || ciphertext) of the PKCS#8 DER, with the kid as associated data.
+    pub private_key_sealed: Vec<u8>,
+    /// The public JWK, as JSON.
+    pub public_jwk: String,
+    pub created_at: UnixTime,
+    /// When it starts to sign; published from creation.
+    pub activates_at: UnixTime,
+}

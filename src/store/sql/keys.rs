@@ -1,0 +1,77 @@
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{map_err, SqlStore};
+use crate::store::{SigningKeyStore, StoreError, StoredSigningKey, StoreResult};
+
+#[async_trait]
+impl SigningKeyStore for SqlStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_key_sealed, public_jwk, created_at, activates_at FROM signing_keys ORDER BY activates_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let get = |e: sqlx::Error| StoreError::Other(format!("signing_keys row: {e}"));
+        rows.iter()
+            .map(|row| {
+                Ok(StoredSigningKey {
+                    kid: row.try_get("kid").map_err(get)?,
+                    alg: row.try_get("alg").map_err(get)?,
+                    private_key_sealed: row.try_get("private_key_sealed").map_err(get)?,
+                    public_jwk: row.try_get("public_jwk").map_err(get)?,
+                    created_at: row.try_get("created_at").map_err(get)?,
+                    activates_at: row.try_get("activates_at").map_err(get)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn key_generation(&self, alg: &str) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT generation FROM signing_key_generations WHERE alg = $1")
+            .bind(alg)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        match row {
+            Some(row) => row.try_get("generation").map_err(|e| StoreError::Other(e.to_string())),
+            None => Err(StoreError::Other(format!("no key generation row for {alg}"))),
+        }
+    }
+
+    async fn change_keys(&self, alg: &str, expected: i64, add: Option<&StoredSigningKey>, remove: &[String]) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The conditional update is the compare-and-set: a concurrent writer either blocks us
+        // until it commits (then we match no row) or has not started (then it will match none).
+        let bumped = sqlx::query("UPDATE signing_key_generations SET generation = generation + 1 WHERE alg = $1 AND generation = $2")
+            .bind(alg)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if bumped.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        if let Some(k) = add {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key_sealed, public_jwk, created_at, activates_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&k.kid)
+            .bind(&k.alg)
+            .bind(k.private_key_sealed.clone())
+            .bind(&k.public_jwk)
+            .bind(k.created_at)
+            .bind(k.activates_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for kid in remove {
+            sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND alg = $2").bind(kid).bind(alg).execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+}
