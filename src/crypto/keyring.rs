@@ -114,8 +114,8 @@ impl KeyRing {
         }
     }
 
-    /// Loads the key set, creating the first keys if the cluster has none.
-    pub async fn start(
+    /// Loads the stored key set as it is.
+    pub async fn open(
         store: Arc<dyn Durable>,
         kek: Kek,
         clock: Arc<dyn Clock>,
@@ -125,6 +125,18 @@ impl KeyRing {
         let empty = KeySet { keys: vec![], jwks: Bytes::new(), jwks_etag: String::new() };
         let ring = Self { store, kek, clock, schedule, current: ArcSwap::from_pointee(empty), on_rotation };
         ring.reload().await?;
+        Ok(ring)
+    }
+
+    /// Loads the key set and runs the schedule once, creating the first keys if the cluster has none.
+    pub async fn start(
+        store: Arc<dyn Durable>,
+        kek: Kek,
+        clock: Arc<dyn Clock>,
+        schedule: Schedule,
+        on_rotation: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Self, KeyRingError> {
+        let ring = Self::open(store, kek, clock, schedule, on_rotation).await?;
         ring.rotate_if_due().await?;
         Ok(ring)
     }

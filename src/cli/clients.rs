@@ -1,0 +1,129 @@
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use sesame::admin::clients::{self, NewClient};
+use sesame::clock::{Clock, SystemClock};
+use sesame::config::Config;
+use sesame::store::{AuthMethod, Client};
+
+use super::output::{or_dash, print};
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; its secret is printed once.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token, client_credentials, or the token-exchange URN
+        /// (default: authorization_code and refresh_token).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Space-separated scopes the client may ask for (default: "openid profile email").
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long = "auth-method", value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
+        auth_method: Option<String>,
+        /// Shorthand for --auth-method none.
+        #[arg(long, conflicts_with = "auth_method")]
+        public: bool,
+        #[arg(long = "jwks-uri", conflicts_with = "jwks")]
+        jwks_uri: Option<String>,
+        /// A file holding the client's JWK Set.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+        /// Skip the consent page for this client.
+        #[arg(long = "first-party")]
+        first_party: bool,
+        /// Algorithm of this client's access tokens (RS256, ES256, EdDSA).
+        #[arg(long = "access-token-alg")]
+        access_token_alg: Option<String>,
+    },
+    /// List clients.
+    List,
+    /// Show one client.
+    Show { id: String },
+    /// Remove a client.
+    Remove { id: String },
+    /// Issue a new secret; the old one stops working at once.
+    RotateSecret { id: String },
+}
+
+pub async fn run(cmd: ClientCommand, config: &Config, json: bool) -> anyhow::Result<()> {
+    let store = super::durable(config).await?;
+    match cmd {
+        ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, grant_types, scope, auth_method, public, jwks_uri, jwks, first_party, access_token_alg } => {
+            let auth_method = if public {
+                AuthMethod::None
+            } else {
+                auth_method.as_deref().and_then(AuthMethod::parse).unwrap_or(AuthMethod::ClientSecretBasic)
+            };
+            let jwks = match jwks {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?),
+                None => None,
+            };
+            let spec = NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types,
+                scope,
+                auth_method,
+                jwks_uri,
+                jwks,
+                first_party,
+                access_token_alg,
+            };
+            let created = clients::add(store.as_ref(), &spec, SystemClock.now()).await?;
+            print(json, &created, || {
+                let mut text = describe(&created.client);
+                match &created.client_secret {
+                    Some(secret) => text.push_str(&format!("\nclient_secret: {secret}\n(shown once: store it now)")),
+                    None => text.push_str("\nclient_secret: none"),
+                }
+                text
+            })
+        }
+        ClientCommand::List => {
+            let list = store.clients().await?;
+            print(json, &serde_json::json!({ "clients": list }), || {
+                if list.is_empty() {
+                    return "no clients".into();
+                }
+                list.iter().map(|c| format!("{}  {}  {}  {}", c.id, c.auth_method.as_str(), c.grant_types.join(","), c.name)).collect::<Vec<_>>().join("\n")
+            })
+        }
+        ClientCommand::Show { id } => {
+            let client = clients::show(store.as_ref(), &id).await?;
+            print(json, &client, || describe(&client))
+        }
+        ClientCommand::Remove { id } => {
+            clients::remove(store.as_ref(), &id).await?;
+            print(json, &serde_json::json!({ "client_id": id, "removed": true }), || format!("client {id} removed"))
+        }
+        ClientCommand::RotateSecret { id } => {
+            let secret = clients::rotate_secret(store.as_ref(), &id).await?;
+            print(json, &serde_json::json!({ "client_id": id, "client_secret": secret }), || {
+                format!("client_secret: {secret}\n(shown once: store it now; the old secret no longer works)")
+            })
+        }
+    }
+}
+
+fn describe(c: &Client) -> String {
+    format!(
+        "client_id: {}\nname: {}\nauth_method: {}\ngrant_types: {}\nscope: {}\nredirect_uris: {}\npost_logout_redirect_uris: {}\nfirst_party: {}\njwks_uri: {}",
+        c.id,
+        c.name,
+        c.auth_method.as_str(),
+        c.grant_types.join(" "),
+        c.scopes.join(" "),
+        c.redirect_uris.join(" "),
+        c.post_logout_redirect_uris.join(" "),
+        c.first_party,
+        or_dash(&c.jwks_uri),
+    )
+}
