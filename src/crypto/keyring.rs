@@ -201,7 +201,13 @@ impl KeyRing {
         for alg in SIGNING_ALGS {
             self.apply(alg, |times, now, schedule| {
                 let pending = times.iter().any(|(_, a)| *a > now);
-                let at = if immediately { now } else { now + schedule.prepublish.as_secs() as i64 };
+                // An immediate key must outrank a key that activated this very second.
+                let newest_active = times.iter().map(|(_, a)| *a).filter(|a| *a <= now).max();
+                let at = if immediately {
+                    newest_active.map_or(now, |a| now.max(a + 1))
+                } else {
+                    now + schedule.prepublish.as_secs() as i64
+                };
                 Plan { create_activating_at: (immediately || !pending).then_some(at), purge: vec![] }
             })
             .await?;

@@ -1,0 +1,175 @@
+//! The admin CLI as a user runs it: exit codes, one JSON object with --json, one line on error.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::{backends, Backend, TestDatabase};
+
+struct Cli {
+    dir: tempfile::TempDir,
+    database_url: String,
+}
+
+impl Cli {
+    fn new(db: &TestDatabase) -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), database_url: db.url.clone() }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("SESAME_DATABASE_URL", &self.database_url)
+            .env("SESAME_PASSWORD__MEMORY_KIB", "64")
+            .env("SESAME_PASSWORD__ITERATIONS", "1")
+            .env_remove("SESAME_REDIS_URL")
+            .env_remove("SESAME_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a --json command that must succeed; returns its one JSON object.
+    fn json(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = self.run(&args, stdin);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout.trim().lines().count(), 1, "--json prints exactly one line: {stdout}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+
+    /// Runs a command that must fail with `code`; returns stderr.
+    fn fails(&self, args: &[&str], stdin: Option<&str>, code: i32) -> String {
+        let out = self.run(args, stdin);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn client_commands() {
+    for backend in backends() {
+        let db = TestDatabase::new(backend).await;
+        let cli = Cli::new(&db);
+        let created = cli.json(&["client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"], None);
+        let id = created["client_id"].as_str().unwrap().to_string();
+        let secret = created["client_secret"].as_str().unwrap().to_string();
+        assert_eq!(secret.len(), 43, "256-bit secret");
+        assert_eq!(created["auth_method"], "client_secret_basic");
+        assert_eq!(created["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
+        assert_eq!(created["scopes"], serde_json::json!(["openid", "profile", "email"]));
+
+        let shown = cli.json(&["client", "show", &id], None);
+        assert_eq!(shown["name"], "Wiki");
+        assert!(shown.get("client_secret").is_none() && !shown.to_string().contains(&secret), "secrets are shown once");
+
+        let listed = cli.json(&["client", "list"], None);
+        assert_eq!(listed["clients"].as_array().unwrap().len(), 1);
+
+        let rotated = cli.json(&["client", "rotate-secret", &id], None);
+        assert_ne!(rotated["client_secret"].as_str().unwrap(), secret);
+        let stored = db.open().await.client(&id).await.unwrap().unwrap();
+        assert!(sesame::crypto::secrets::secret_matches(rotated["client_secret"].as_str().unwrap(), stored.secret_hash.as_ref().unwrap()));
+        assert!(!sesame::crypto::secrets::secret_matches(&secret, stored.secret_hash.as_ref().unwrap()), "{backend:?}: old secret still valid");
+
+        let public = cli.json(&["client", "add", "--name", "SPA", "--public", "--redirect-uri", "http://127.0.0.1:3000/cb"], None);
+        assert!(public["client_secret"].is_null());
+        assert_eq!(public["auth_method"], "none");
+
+        let machine = cli.json(&["client", "add", "--name", "Batch", "--grant-type", "client_credentials", "--scope", "reports:read"], None);
+        assert!(machine["client_secret"].is_string());
+
+        cli.json(&["client", "remove", &id], None);
+        let err = cli.fails(&["client", "show", &id], None, 1);
+        assert_eq!(err.trim().lines().count(), 1, "one line on error: {err}");
+        assert!(err.contains("not found"));
+    }
+}
+
+#[test]
+fn client_validation_and_usage_errors() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::new(Backend::Embedded));
+    let cli = Cli::new(&db);
+    let err = cli.fails(&["client", "add", "--name", "NoRedirect"], None, 1);
+    assert!(err.contains("redirect-uri"), "{err}");
+    let err = cli.fails(&["client", "add", "--name", "Plain", "--redirect-uri", "http://app.example.com/cb"], None, 1);
+    assert!(err.contains("https"), "{err}");
+    let err = cli.fails(&["client", "add", "--name", "X", "--public", "--grant-type", "client_credentials"], None, 1);
+    assert!(err.contains("public client"), "{err}");
+    cli.fails(&["client", "add"], None, 2);
+    cli.fails(&["client", "frobnicate"], None, 2);
+    cli.fails(&["client", "add", "--name", "X", "--auth-method", "magic"], None, 2);
+    drop(rt);
+}
+
+#[tokio::test]
+async fn user_commands() {
+    for backend in backends() {
+        let db = TestDatabase::new(backend).await;
+        let cli = Cli::new(&db);
+        let created = cli.json(&["user", "add", "alice", "--password-stdin", "--email", "alice@example.com", "--name", "Alice"], Some("correct horse battery\n"));
+        let sub = created["sub"].as_str().unwrap();
+        assert!(!created.to_string().contains("argon2"), "hashes are not printed");
+        let stored = db.open().await.user(sub).await.unwrap().unwrap();
+        assert!(stored.password_hash.starts_with("$argon2id$"), "{backend:?}");
+
+        let err = cli.fails(&["user", "add", "alice", "--password-stdin"], Some("another password"), 1);
+        assert!(err.contains("already exists"), "{err}");
+        let err = cli.fails(&["user", "add", "bob", "--password-stdin"], Some("short"), 1);
+        assert!(err.contains("at least"), "{err}");
+
+        cli.json(&["user", "passwd", "alice", "--password-stdin"], Some("a new long password"));
+        let after = db.open().await.user(sub).await.unwrap().unwrap();
+        assert_ne!(after.password_hash, stored.password_hash);
+        cli.json(&["user", "disable", "alice"], None);
+        let list = cli.json(&["user", "list"], None);
+        assert_eq!(list["users"][0]["username"], "alice");
+        assert_eq!(list["users"][0]["disabled"], true);
+        cli.fails(&["user", "disable", "nobody"], None, 1);
+    }
+}
+
+#[tokio::test]
+async fn key_and_migrate_commands() {
+    let db = TestDatabase::new(Backend::Embedded).await;
+    let cli = Cli::new(&db);
+    let migrated = cli.run(&["migrate"], None);
+    assert!(migrated.status.success());
+    let empty = cli.json(&["key", "list"], None);
+    assert_eq!(empty["keys"], serde_json::json!([]));
+    let rotated = cli.json(&["key", "rotate"], None);
+    let keys = rotated["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| k["state"] == "next"), "{rotated}");
+    assert!(cli.dir.path().join("keys/kek").exists(), "the key-encryption key was created in keys/");
+    let again = cli.json(&["key", "rotate", "--now"], None);
+    assert_eq!(again["keys"].as_array().unwrap().iter().filter(|k| k["state"] == "active").count(), 3);
+}
+
+#[test]
+fn serve_refuses_a_bad_configuration_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(["serve"])
+        .current_dir(dir.path())
+        .env("SESAME_ISSUER", "http://id.example.com")
+        .env("SESAME_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("issuer: must use https"), "{err}");
+    assert!(err.contains("listen:"), "{err}");
+    assert!(!dir.path().join("sesame.db").exists(), "nothing is created before the configuration is valid");
+}
