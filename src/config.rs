@@ -39,6 +39,8 @@ pub struct TokenConfig {
     /// `RS256`, `ES256` or `EdDSA`; a client may override it.
     pub access_token_alg: String,
     pub id_token_alg: String,
+    /// `aud` of access tokens when no `resource` is requested (default: the issuer).
+    pub default_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +95,7 @@ impl Default for TokenConfig {
             id_token_ttl: Duration::from_secs(15 * 60),
             access_token_alg: "RS256".into(),
             id_token_alg: "RS256".into(),
+            default_audience: None,
         }
     }
 }
@@ -208,6 +211,10 @@ impl Config {
 
     pub fn issuer_is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+
+    pub fn default_audience(&self) -> &str {
+        self.tokens.default_audience.as_deref().unwrap_or_else(|| self.issuer())
     }
 
     pub fn endpoint(&self, path: &str) -> String {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod metrics;
+pub mod oauth;
 pub mod oidc;
 pub mod ops;
 pub mod routes;

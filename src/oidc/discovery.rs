@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::config::{Config, SIGNING_ALGS};
+use crate::oauth::token::GRANT_TYPES_SUPPORTED;
 use crate::routes::paths;
 use crate::state::AppState;
 
@@ -26,9 +27,13 @@ struct Metadata<'a> {
     id_token_signing_alg_values_supported: [&'static str; 3],
     #[serde(skip_serializing_if = "Option::is_none")]
     authorization_endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_endpoint: Option<String>,
+    token_endpoint: String,
+    grant_types_supported: &'static [&'static str],
+    token_endpoint_auth_methods_supported: &'static [&'static str],
 }
+
+/// Client authentication methods the token endpoint accepts.
+pub const TOKEN_ENDPOINT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 impl Discovery {
     pub fn build(config: &Config) -> Self {
@@ -40,7 +45,9 @@ impl Discovery {
             subject_types_supported: ["public"],
             id_token_signing_alg_values_supported: SIGNING_ALGS,
             authorization_endpoint: None,
-            token_endpoint: None,
+            token_endpoint: config.endpoint(paths::TOKEN),
+            grant_types_supported: &GRANT_TYPES_SUPPORTED,
+            token_endpoint_auth_methods_supported: &TOKEN_ENDPOINT_AUTH_METHODS,
         };
         let openid = serde_json::to_vec(&metadata).unwrap_or_default();
         // The RFC 8414 document describes the same server; it is the same metadata.

@@ -1,0 +1,105 @@
+//! JWT access tokens per RFC 9068, and the deny list that revokes them before they expire.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::crypto::jwt;
+use crate::crypto::secrets::random_token;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::Client;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    /// One audience or several (RFC 7519 allows both forms).
+    pub aud: Audience,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    pub jti: String,
+    pub iat: UnixTime,
+    pub exp: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn from_list(mut list: Vec<String>) -> Self {
+        if list.len() == 1 { Audience::One(list.remove(0)) } else { Audience::Many(list) }
+    }
+    pub fn contains(&self, aud: &str) -> bool {
+        match self {
+            Audience::One(a) => a == aud,
+            Audience::Many(list) => list.iter().any(|a| a == aud),
+        }
+    }
+}
+
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub expires_in: i64,
+    pub exp: UnixTime,
+}
+
+/// What an access token is about.
+pub struct AccessTokenRequest<'a> {
+    pub client: &'a Client,
+    /// The user, or the client itself for client_credentials.
+    pub sub: &'a str,
+    pub scopes: &'a [String],
+    /// Empty: the configured default audience.
+    pub audience: Vec<String>,
+    pub auth_time: Option<UnixTime>,
+    pub sid: Option<String>,
+}
+
+pub fn issue(state: &AppState, req: AccessTokenRequest<'_>, now: UnixTime) -> Result<IssuedAccessToken, AppError> {
+    let config = &state.config;
+    let alg = req.client.access_token_alg.as_deref().unwrap_or(&config.tokens.access_token_alg);
+    let ttl = req.client.access_token_ttl.unwrap_or(config.tokens.access_token_ttl.as_secs() as i64);
+    let audience = if req.audience.is_empty() { vec![config.default_audience().to_string()] } else { req.audience };
+    let claims = AccessTokenClaims {
+        iss: config.issuer().to_string(),
+        sub: req.sub.to_string(),
+        aud: Audience::from_list(audience),
+        client_id: req.client.id.clone(),
+        scope: req.scopes.join(" "),
+        jti: random_token(16),
+        iat: now,
+        exp: now + ttl,
+        auth_time: req.auth_time,
+        sid: req.sid,
+    };
+    let key = state.keys.signer(alg).map_err(|e| AppError::Internal(e.to_string()))?;
+    let token = jwt::sign(&key, "at+jwt", &claims).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(IssuedAccessToken { token, jti: claims.jti, expires_in: ttl, exp: claims.exp })
+}
+
+fn deny_key(jti: &str) -> String {
+    format!("atdeny:{jti}")
+}
+
+/// Revokes an access token by its `jti` until it would have expired anyway.
+pub async fn deny(state: &AppState, jti: &str, exp: UnixTime) -> Result<(), AppError> {
+    let left = (exp - state.now()).max(1) as u64;
+    state.ephemeral.put(&deny_key(jti), b"1", Duration::from_secs(left)).await?;
+    Ok(())
+}
+
+pub async fn is_denied(state: &AppState, jti: &str) -> Result<bool, AppError> {
+    Ok(state.ephemeral.get(&deny_key(jti)).await?.is_some())
+}

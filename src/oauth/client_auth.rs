@@ -1,0 +1,142 @@
+//! Client authentication (RFC 6749 §2.3, RFC 7523 §2.2), one method per request:
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt`, or `none` for public clients.
+//! A client must use the method it registered.
+
+use axum::http::{header, HeaderMap};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::form::OAuthForm;
+use crate::crypto::secrets::secret_matches;
+use crate::error::{EndpointError, OAuthError};
+use crate::state::AppState;
+use crate::store::{AuthMethod, Client};
+
+pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What the request presented, before any lookup.
+#[derive(Debug, PartialEq, Eq)]
+enum Presented {
+    Basic { id: String, secret: String },
+    Post { id: String, secret: String },
+    Jwt { assertion: String },
+    None { id: String },
+}
+
+/// Authenticates the calling client, or fails with `invalid_client` (401; with a Basic
+/// challenge when Basic was tried) or `invalid_request` when the request is malformed.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<Client, EndpointError> {
+    let presented = presented(headers, form)?;
+    let basic = matches!(presented, Presented::Basic { .. });
+    let fail = |why: &str| -> EndpointError {
+        let e = OAuthError::invalid_client(why.to_string());
+        if basic { e.with_basic_challenge().into() } else { e.into() }
+    };
+    match presented {
+        Presented::Basic { id, secret } | Presented::Post { id, secret } => {
+            let method = if basic { AuthMethod::ClientSecretBasic } else { AuthMethod::ClientSecretPost };
+            let client = state.durable.client(&id).await?;
+            // Hash the presented secret even for unknown clients: same work either way.
+            let stored = client.as_ref().and_then(|c| c.secret_hash.clone()).unwrap_or_else(|| vec![0u8; 32]);
+            let matches = secret_matches(&secret, &stored);
+            match client {
+                Some(c) if c.auth_method == method && c.secret_hash.is_some() && matches => Ok(c),
+                Some(c) if c.auth_method != method => Err(fail(&format!("this client authenticates with {}", c.auth_method.as_str()))),
+                _ => Err(fail("client authentication failed")),
+            }
+        }
+        Presented::Jwt { assertion } => super::client_assertion::authenticate(state, form, &assertion).await,
+        Presented::None { id } => match state.durable.client(&id).await? {
+            Some(c) if c.auth_method == AuthMethod::None => Ok(c),
+            Some(_) => Err(fail("this client must authenticate")),
+            None => Err(fail("client authentication failed")),
+        },
+    }
+}
+
+fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
+        .map(|v| v[6..].trim().to_string());
+    let post_secret = form.get("client_secret");
+    let assertion = form.get("client_assertion");
+    let assertion_type = form.get("client_assertion_type");
+    let count = basic.is_some() as u8 + post_secret.is_some() as u8 + (assertion.is_some() || assertion_type.is_some()) as u8;
+    if count > 1 {
+        return Err(OAuthError::invalid_request("use exactly one client authentication method"));
+    }
+    let form_id = form.get("client_id");
+    if let Some(encoded) = basic {
+        let (id, secret) = decode_basic(&encoded).ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge())?;
+        if form_id.is_some_and(|f| f != id) {
+            return Err(OAuthError::invalid_request("client_id in the body differs from the authenticated client"));
+        }
+        return Ok(Presented::Basic { id, secret });
+    }
+    if let Some(secret) = post_secret {
+        let id = form_id.ok_or_else(|| OAuthError::invalid_request("client_secret without client_id"))?;
+        return Ok(Presented::Post { id: id.to_string(), secret: secret.to_string() });
+    }
+    if assertion.is_some() || assertion_type.is_some() {
+        if assertion_type != Some(CLIENT_ASSERTION_TYPE_JWT) {
+            return Err(OAuthError::invalid_request(format!("client_assertion_type must be {CLIENT_ASSERTION_TYPE_JWT}")));
+        }
+        let assertion = assertion.ok_or_else(|| OAuthError::invalid_request("missing client_assertion"))?;
+        return Ok(Presented::Jwt { assertion: assertion.to_string() });
+    }
+    match form_id {
+        Some(id) => Ok(Presented::None { id: id.to_string() }),
+        None => Err(OAuthError::invalid_client("no client authentication")),
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before Base64.
+fn decode_basic(encoded: &str) -> Option<(String, String)> {
+    let raw = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    let (id, secret) = raw.split_once(':')?;
+    let decode = |s: &str| -> Option<String> {
+        let s = s.replace('+', " ");
+        let decoded = url::form_urlencoded::parse(format!("v={}", s.replace('&', "%26").replace('=', "%3D").replace(' ', "+")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())?;
+        Some(decoded)
+    };
+    let id = decode(id)?;
+    (!id.is_empty()).then_some(())?;
+    Some((id, decode(secret)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(id: &str, secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))).parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        assert_eq!(decode_basic(&STANDARD.encode("my%20app:s%3Acret+x")), Some(("my app".into(), "s:cret x".into())));
+        assert_eq!(decode_basic(&STANDARD.encode("id:se:cret")), Some(("id".into(), "se:cret".into())));
+        assert_eq!(decode_basic("%%%"), None);
+        assert_eq!(decode_basic(&STANDARD.encode(":x")), None);
+    }
+
+    #[test]
+    fn exactly_one_method() {
+        let form = OAuthForm::parse(b"client_id=a&client_secret=b").unwrap();
+        assert_eq!(presented(&basic("a", "b"), &form).unwrap_err().code, "invalid_request");
+        let form = OAuthForm::parse(b"client_id=a&client_secret=b").unwrap();
+        assert_eq!(presented(&HeaderMap::new(), &form).unwrap(), Presented::Post { id: "a".into(), secret: "b".into() });
+        let form = OAuthForm::parse(b"client_id=a").unwrap();
+        assert_eq!(presented(&HeaderMap::new(), &form).unwrap(), Presented::None { id: "a".into() });
+        let form = OAuthForm::parse(b"client_assertion=x&client_assertion_type=other").unwrap();
+        assert_eq!(presented(&HeaderMap::new(), &form).unwrap_err().code, "invalid_request");
+        let form = OAuthForm::parse(b"client_id=other").unwrap();
+        assert_eq!(presented(&basic("a", "b"), &form).unwrap_err().code, "invalid_request");
+    }
+}
