@@ -27,6 +27,54 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub keys: KeyConfig,
     pub password: PasswordConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    /// A browser session ends after this long without use...
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// ...and after this long in any case.
+    #[serde(with = "humantime_serde")]
+    pub absolute_timeout: Duration,
+    pub cookie_name: String,
+    /// How long a user has to finish signing in once an app sent them here.
+    #[serde(with = "humantime_serde")]
+    pub pending_request_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginConfig {
+    /// Failed sign-ins allowed per account within `failure_window` before it is throttled.
+    pub max_failures_per_account: i64,
+    /// Failed sign-ins allowed per client address within `failure_window`.
+    pub max_failures_per_ip: i64,
+    #[serde(with = "humantime_serde")]
+    pub failure_window: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(8 * 3600),
+            absolute_timeout: Duration::from_secs(24 * 3600),
+            cookie_name: "sesame_session".into(),
+            pending_request_ttl: Duration::from_secs(15 * 60),
+            code_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self { max_failures_per_account: 5, max_failures_per_ip: 50, failure_window: Duration::from_secs(15 * 60) }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +132,8 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
             password: PasswordConfig::default(),
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
         }
     }
 }
@@ -180,6 +230,11 @@ impl Config {
             ("keys.rotation_interval", self.keys.rotation_interval),
             ("keys.prepublish", self.keys.prepublish),
             ("keys.check_interval", self.keys.check_interval),
+            ("session.idle_timeout", self.session.idle_timeout),
+            ("session.absolute_timeout", self.session.absolute_timeout),
+            ("session.pending_request_ttl", self.session.pending_request_ttl),
+            ("session.code_ttl", self.session.code_ttl),
+            ("login.failure_window", self.login.failure_window),
         ] {
             if d.is_zero() {
                 errors.push(format!("{name}: must be longer than zero"));
@@ -190,6 +245,18 @@ impl Config {
         }
         if self.keys.prepublish >= self.keys.rotation_interval {
             errors.push("keys.prepublish: must be shorter than keys.rotation_interval".into());
+        }
+        if self.session.code_ttl > Duration::from_secs(600) {
+            errors.push("session.code_ttl: authorization codes must live at most 10 minutes (RFC 6749 §4.1.2)".into());
+        }
+        if self.session.idle_timeout > self.session.absolute_timeout {
+            errors.push("session.idle_timeout: must not exceed session.absolute_timeout".into());
+        }
+        if !self.session.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') || self.session.cookie_name.is_empty() {
+            errors.push("session.cookie_name: letters, digits, _ and - only".into());
+        }
+        if self.login.max_failures_per_account < 1 || self.login.max_failures_per_ip < 1 {
+            errors.push("login: failure limits must be at least 1".into());
         }
         if self.password.memory_kib < 8 * self.password.parallelism.max(1) {
             errors.push("password.memory_kib: must be at least 8 KiB per lane".into());

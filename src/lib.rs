@@ -13,5 +13,6 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod ui;
 
 pub use routes::app;

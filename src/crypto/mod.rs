@@ -7,3 +7,4 @@ pub mod keys;
 pub mod password;
 pub mod rotation;
 pub mod secrets;
+pub mod verify;

@@ -1,7 +1,10 @@
 //! The OAuth 2.0 protocol: one file per endpoint or grant.
 
 pub mod access_token;
+pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod code;
 pub mod form;
+pub mod refresh;
 pub mod token;

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::config::{Config, SIGNING_ALGS};
+use crate::config::Config;
 use crate::oauth::token::GRANT_TYPES_SUPPORTED;
 use crate::routes::paths;
 use crate::state::AppState;
@@ -24,10 +24,20 @@ struct Metadata<'a> {
     scopes_supported: Vec<&'static str>,
     claims_supported: Vec<&'static str>,
     subject_types_supported: [&'static str; 1],
-    id_token_signing_alg_values_supported: [&'static str; 3],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    authorization_endpoint: Option<String>,
+    /// ID tokens are signed with the one configured algorithm.
+    id_token_signing_alg_values_supported: [&'a str; 1],
+    authorization_endpoint: String,
     token_endpoint: String,
+    userinfo_endpoint: String,
+    end_session_endpoint: String,
+    response_types_supported: [&'static str; 1],
+    response_modes_supported: [&'static str; 2],
+    code_challenge_methods_supported: [&'static str; 1],
+    prompt_values_supported: [&'static str; 4],
+    authorization_response_iss_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    claims_parameter_supported: bool,
     grant_types_supported: &'static [&'static str],
     token_endpoint_auth_methods_supported: &'static [&'static str],
 }
@@ -41,11 +51,24 @@ impl Discovery {
             issuer: config.issuer(),
             jwks_uri: config.endpoint(paths::JWKS),
             scopes_supported: vec!["openid", "profile", "email", "offline_access"],
-            claims_supported: vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email"],
+            claims_supported: vec![
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+                "name", "preferred_username", "email", "email_verified",
+            ],
             subject_types_supported: ["public"],
-            id_token_signing_alg_values_supported: SIGNING_ALGS,
-            authorization_endpoint: None,
+            id_token_signing_alg_values_supported: [&config.tokens.id_token_alg],
+            authorization_endpoint: config.endpoint(paths::AUTHORIZE),
             token_endpoint: config.endpoint(paths::TOKEN),
+            userinfo_endpoint: config.endpoint(paths::USERINFO),
+            end_session_endpoint: config.endpoint(paths::END_SESSION),
+            response_types_supported: ["code"],
+            response_modes_supported: ["query", "form_post"],
+            code_challenge_methods_supported: ["S256"],
+            prompt_values_supported: ["none", "login", "consent", "select_account"],
+            authorization_response_iss_parameter_supported: true,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            claims_parameter_supported: false,
             grant_types_supported: &GRANT_TYPES_SUPPORTED,
             token_endpoint_auth_methods_supported: &TOKEN_ENDPOINT_AUTH_METHODS,
         };

@@ -54,7 +54,16 @@ pub trait SigningKeyStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Durable: ClientStore + UserStore + SigningKeyStore + Send + Sync {
+pub trait ConsentStore: Send + Sync {
+    /// The scopes the user has granted the client (empty: none).
+    async fn consented_scopes(&self, sub: &str, client_id: &str) -> StoreResult<Vec<String>>;
+    /// Remembers a grant, replacing an earlier one.
+    async fn save_consent(&self, sub: &str, client_id: &str, scopes: &[String], now: crate::clock::UnixTime) -> StoreResult<()>;
+    async fn revoke_consent(&self, sub: &str, client_id: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait Durable: ClientStore + UserStore + SigningKeyStore + ConsentStore + Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`, for the start-up log.
     fn backend(&self) -> &'static str;

@@ -10,7 +10,12 @@ async fn discovery_jwks_health_and_metrics_answer() {
             let doc: serde_json::Value = client.get(server.url(path)).send().await.unwrap().json().await.unwrap();
             assert_eq!(doc["issuer"], server.base, "{backend:?} {path}");
             assert_eq!(doc["jwks_uri"], server.url("/jwks.json"));
-            assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
+            assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+            assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+            assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+            for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "end_session_endpoint"] {
+                assert!(doc[endpoint].as_str().unwrap().starts_with(&server.base), "{endpoint}");
+            }
         }
 
         let res = client.get(server.url("/jwks.json")).send().await.unwrap();

@@ -1,5 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, then dispatches on `grant_type`.
 
+mod authorization_code;
 mod client_credentials;
 mod refresh_token;
 
@@ -61,6 +62,7 @@ async fn dispatch(state: &AppState, client: &Client, grant: &str, form: &OAuthFo
     match grant {
         "client_credentials" => client_credentials::grant(state, client, form).await,
         "refresh_token" => refresh_token::grant(state, client, form).await,
+        "authorization_code" => authorization_code::grant(state, client, form).await,
         _ => Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant}` is not supported")).into()),
     }
 }

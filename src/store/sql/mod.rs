@@ -2,6 +2,7 @@
 //! (portable SQL, `$n` placeholders, integers for times and flags) serves both databases.
 
 mod clients;
+mod consents;
 mod keys;
 mod users;
 

@@ -1,0 +1,206 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2). The client and its
+//! redirect URI are proven before anything is sent back to it; until then errors are a page.
+
+pub mod checks;
+pub mod pending;
+pub mod respond;
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+
+use self::pending::PendingAuthorization;
+use self::respond::ReplyTo;
+use crate::error::{AppError, OAuthError};
+use crate::oauth::code::{self, AuthorizationCode};
+use crate::oauth::form::parse_unique;
+use crate::state::AppState;
+use crate::store::{Client, User};
+use crate::ui::pages::error_page;
+use crate::ui::session::{self, LoadedSession};
+
+pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    handle(&state, &headers, query.unwrap_or_default().as_bytes()).await
+}
+
+pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return error_page("Invalid request", "The authorization request must be a form post.");
+    }
+    handle(&state, &headers, &body).await
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
+    match start(state, headers, raw).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn start(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, AppError> {
+    let params = match parse_unique(raw) {
+        Ok(p) => p,
+        Err(e) => return Ok(error_page("Invalid request", &e.description)),
+    };
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    // 1. The client and its redirect URI, before anything is sent back.
+    let Some(client_id) = get("client_id") else {
+        return Ok(error_page("Invalid request", "The request does not name an application (client_id)."));
+    };
+    let Some(client) = state.durable.client(client_id).await? else {
+        return Ok(error_page("Unknown application", "The application that sent you here is not registered."));
+    };
+    let redirect_uri = match checks::redirect_uri(&client, get("redirect_uri")) {
+        Ok(uri) => uri.to_string(),
+        Err(why) => return Ok(error_page("Invalid redirect", why)),
+    };
+    // 2. Everything else is answered at the redirect URI.
+    let mode = checks::response_mode(get("response_mode")).unwrap_or(checks::ResponseMode::Query);
+    let reply = ReplyTo { redirect_uri: &redirect_uri, state: get("state"), mode, issuer: state.config.issuer() };
+    match validate(state, &client, &params, &redirect_uri) {
+        Ok(pending) => proceed(state, headers, &client, None, pending).await,
+        Err(err) => Ok(respond::error(&reply, &err)),
+    }
+}
+
+fn validate(state: &AppState, client: &Client, params: &HashMap<String, String>, redirect_uri: &str) -> Result<PendingAuthorization, OAuthError> {
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if get("request").is_some() {
+        return Err(OAuthError::new("request_not_supported", "request objects are not supported"));
+    }
+    if get("request_uri").is_some() {
+        return Err(OAuthError::new("request_uri_not_supported", "request_uri is not supported"));
+    }
+    match get("response_type") {
+        Some("code") => {}
+        Some(other) => return Err(OAuthError::new("unsupported_response_type", format!("response_type `{other}` is not supported; use code"))),
+        None => return Err(OAuthError::invalid_request("response_type is required")),
+    }
+    if !client.allows_grant("authorization_code") {
+        return Err(OAuthError::unauthorized_client("this client may not use the authorization code flow"));
+    }
+    let scopes = checks::scopes(client, get("scope"))?;
+    let code_challenge = checks::pkce(client, get("code_challenge"), get("code_challenge_method"))?;
+    let response_mode = checks::response_mode(get("response_mode"))?;
+    let prompt = checks::prompt(get("prompt"))?;
+    let max_age = checks::max_age(get("max_age"))?;
+    Ok(PendingAuthorization {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_string(),
+        redirect_uri_given: get("redirect_uri").is_some(),
+        scopes,
+        state: get("state").map(str::to_string),
+        nonce: get("nonce").map(str::to_string),
+        code_challenge,
+        response_mode,
+        prompt,
+        max_age,
+        login_hint: get("login_hint").map(str::to_string),
+        created_at: state.now(),
+        csrf: crate::crypto::secrets::random_token(24),
+        logged_in_at: None,
+        consented: false,
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct ResumeQuery {
+    req: String,
+}
+
+/// Where the login and consent pages send the browser back to.
+pub async fn resume(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ResumeQuery>) -> Response {
+    let result = async {
+        let Some(pending) = pending::load(&state, &q.req).await? else {
+            return Ok(expired_page());
+        };
+        let Some(client) = state.durable.client(&pending.client_id).await? else {
+            return Ok(error_page("Unknown application", "The application is no longer registered."));
+        };
+        proceed(&state, &headers, &client, Some(q.req.clone()), pending).await
+    }
+    .await;
+    result.unwrap_or_else(|e: AppError| e.into_response())
+}
+
+pub fn expired_page() -> Response {
+    error_page("Sign-in expired", "This sign-in took too long or was already completed.")
+}
+
+/// The live session and its user, when both are usable.
+pub async fn current_user(state: &AppState, headers: &HeaderMap) -> Result<Option<(LoadedSession, User)>, AppError> {
+    let Some(loaded) = session::load(state, headers).await? else { return Ok(None) };
+    match state.durable.user(&loaded.session.sub).await? {
+        Some(user) if !user.disabled => Ok(Some((loaded, user))),
+        _ => Ok(None),
+    }
+}
+
+/// Decides what the user must do next: sign in, consent, or nothing (a code is issued).
+async fn proceed(state: &AppState, headers: &HeaderMap, client: &Client, id: Option<String>, pending: PendingAuthorization) -> Result<Response, AppError> {
+    let reply = ReplyTo {
+        redirect_uri: &pending.redirect_uri,
+        state: pending.state.as_deref(),
+        mode: pending.response_mode,
+        issuer: state.config.issuer(),
+    };
+    let now = state.now();
+    let current = current_user(state, headers).await?;
+    let signed_in_here = match (&current, pending.logged_in_at) {
+        (Some((s, _)), Some(at)) => s.session.auth_time >= at,
+        _ => false,
+    };
+    let too_old = |auth_time: i64| pending.max_age.is_some_and(|max| now - auth_time > max);
+    let needs_login = match &current {
+        None => true,
+        Some((s, _)) => !signed_in_here && (pending.prompt.login || too_old(s.session.auth_time)),
+    };
+    if needs_login {
+        if pending.prompt.none {
+            return Ok(respond::error(&reply, &OAuthError::new("login_required", "the user must sign in")));
+        }
+        let id = id.unwrap_or_else(pending::new_id);
+        pending::save(state, &id, &pending).await?;
+        return Ok(respond::redirect(&format!("/login?req={id}")));
+    }
+    let Some((loaded, user)) = current else { return Err(AppError::Internal("session vanished".into())) };
+    if !client.first_party && !pending.consented {
+        let granted = state.durable.consented_scopes(&user.sub, &client.id).await?;
+        let covered = pending.scopes.iter().all(|s| granted.contains(s));
+        if pending.prompt.consent || !covered {
+            if pending.prompt.none {
+                return Ok(respond::error(&reply, &OAuthError::new("consent_required", "the user must allow this application")));
+            }
+            let id = id.unwrap_or_else(pending::new_id);
+            pending::save(state, &id, &pending).await?;
+            return Ok(respond::redirect(&format!("/consent?req={id}")));
+        }
+    }
+    if let Some(id) = &id {
+        pending::remove(state, id).await?;
+    }
+    let code = code::issue(
+        state,
+        &AuthorizationCode {
+            client_id: client.id.clone(),
+            redirect_uri: pending.redirect_uri.clone(),
+            redirect_uri_given: pending.redirect_uri_given,
+            code_challenge: pending.code_challenge.clone(),
+            nonce: pending.nonce.clone(),
+            scopes: pending.scopes.clone(),
+            sub: user.sub.clone(),
+            auth_time: loaded.session.auth_time,
+            sid: loaded.session.sid.clone(),
+            amr: loaded.session.amr.clone(),
+        },
+    )
+    .await?;
+    Ok(respond::success(&reply, &code))
+}

@@ -1,0 +1,113 @@
+//! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
+
+use crate::error::{EndpointError, OAuthError};
+use crate::oauth::access_token::{self, AccessTokenRequest};
+use crate::oauth::authorize::checks::verifier_matches;
+use crate::oauth::code::{self, Redemption, Taken};
+use crate::oauth::form::OAuthForm;
+use crate::oauth::refresh::{self, NewRefreshGrant};
+use crate::oidc::id_token::{self, IdTokenFacts};
+use crate::state::AppState;
+use crate::store::Client;
+
+use super::TokenResponse;
+
+pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
+    let value = form.require("code")?;
+    let code = match code::take(state, value).await? {
+        Taken::Fresh(code) => code,
+        Taken::Replayed(first) => {
+            revoke_redemption(state, &first).await?;
+            state.metrics.security_event("code_replay");
+            tracing::warn!(client_id = %client.id, "authorization code redeemed twice; revoked what it yielded");
+            return Err(OAuthError::invalid_grant("the authorization code was already used").into());
+        }
+        Taken::Unknown => return Err(OAuthError::invalid_grant("the authorization code is invalid or expired").into()),
+    };
+    if code.client_id != client.id {
+        return Err(OAuthError::invalid_grant("the authorization code was issued to another client").into());
+    }
+    match form.get("redirect_uri") {
+        Some(uri) if uri != code.redirect_uri => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into()),
+        None if code.redirect_uri_given => return Err(OAuthError::invalid_request("redirect_uri is required: the authorization request had one").into()),
+        _ => {}
+    }
+    match (&code.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if verifier_matches(challenge, verifier) => {}
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge").into()),
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required").into()),
+        // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700 §4.8.2).
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge").into()),
+        (None, None) => {}
+    }
+
+    let now = state.now();
+    let access = access_token::issue(
+        state,
+        AccessTokenRequest {
+            client,
+            sub: &code.sub,
+            scopes: &code.scopes,
+            audience: vec![],
+            auth_time: Some(code.auth_time),
+            sid: Some(code.sid.clone()),
+        },
+        now,
+    )?;
+    let id_token = if code.scopes.iter().any(|s| s == "openid") {
+        Some(id_token::issue(
+            state,
+            IdTokenFacts {
+                client_id: &client.id,
+                sub: &code.sub,
+                auth_time: code.auth_time,
+                nonce: code.nonce.clone(),
+                sid: Some(code.sid.clone()),
+                amr: code.amr.clone(),
+                access_token: Some(&access.token),
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    let refresh = if client.allows_grant("refresh_token") {
+        let grant = NewRefreshGrant {
+            client_id: client.id.clone(),
+            sub: code.sub.clone(),
+            scopes: code.scopes.clone(),
+            auth_time: Some(code.auth_time),
+            sid: Some(code.sid.clone()),
+        };
+        let issued = refresh::issue_new_family(state, grant, now).await?;
+        refresh::record_access_token(state, &issued.family_id, &access.jti, access.exp).await?;
+        Some(issued)
+    } else {
+        None
+    };
+    let redemption = Redemption {
+        refresh_family: refresh.as_ref().map(|r| r.family_id.clone()),
+        access_jti: Some(access.jti.clone()),
+        access_exp: Some(access.exp),
+    };
+    code::record_redemption(state, value, &redemption, now).await?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: Some(code.scopes.join(" ")),
+        refresh_token: refresh.map(|r| r.token),
+        id_token,
+        issued_token_type: None,
+    })
+}
+
+async fn revoke_redemption(state: &AppState, first: &Redemption) -> Result<(), EndpointError> {
+    if let Some(family) = &first.refresh_family {
+        refresh::revoke_family(state, family).await?;
+    }
+    if let (Some(jti), Some(exp)) = (&first.access_jti, first.access_exp) {
+        access_token::deny(state, jti, exp).await?;
+    }
+    Ok(())
+}

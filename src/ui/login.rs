@@ -1,0 +1,97 @@
+//! The login page. Password checks run Argon2id off the async runtime (bounded); failures are
+//! counted per account and per address in the ephemeral store, shared by every node.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::pages::{render, LoginPage};
+use super::session;
+use crate::error::AppError;
+use crate::oauth::authorize::{expired_page, pending, respond};
+use crate::state::AppState;
+
+const WRONG_CREDENTIALS: &str = "Wrong username or password.";
+const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes, then try again.";
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    req: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let result = async {
+        let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
+        let client_name = client_name(&state, &p.client_id).await?;
+        let username = p.login_hint.as_deref().unwrap_or("");
+        Ok(render(StatusCode::OK, &LoginPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username, error: None }))
+    }
+    .await;
+    result.unwrap_or_else(|e: AppError| e.into_response())
+}
+
+pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    submit_inner(&state, peer, &headers, form).await.unwrap_or_else(|e| e.into_response())
+}
+
+async fn submit_inner(state: &AppState, peer: SocketAddr, headers: &HeaderMap, form: LoginForm) -> Result<Response, AppError> {
+    let Some(mut p) = pending::load(state, &form.req).await? else { return Ok(expired_page()) };
+    if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
+        return Ok(super::pages::error_page("Invalid form", "The sign-in form was not sent by this page. Go back and try again."));
+    }
+    let client_name = client_name(state, &p.client_id).await?;
+    let page = |status: StatusCode, message: &'static str| {
+        render(status, &LoginPage { client_name: &client_name, request_id: &form.req, csrf: &p.csrf, username: &form.username, error: Some(message) })
+    };
+    let account_key = format!("loginfail:acct:{}", form.username.to_lowercase());
+    let ip_key = format!("loginfail:ip:{}", peer.ip());
+    let limits = &state.config.login;
+    if count(state, &account_key).await? >= limits.max_failures_per_account || count(state, &ip_key).await? >= limits.max_failures_per_ip {
+        state.metrics.security_event("login_throttled");
+        return Ok(page(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
+    }
+    let user = state.durable.user_by_username(&form.username).await?;
+    let hash = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.as_str());
+    let ok = state.passwords.verify(&form.password, hash).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let Some(user) = user.filter(|_| ok) else {
+        state.ephemeral.incr(&account_key, limits.failure_window).await?;
+        state.ephemeral.incr(&ip_key, limits.failure_window).await?;
+        state.metrics.security_event("login_failed");
+        tracing::info!(ip = %peer.ip(), "failed sign-in");
+        return Ok(page(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
+    };
+    state.ephemeral.delete(&account_key).await?;
+    // A fresh session id at every login: a session id planted before login is worthless.
+    session::end_from_request(state, headers).await?;
+    let fresh = session::create(state, &user.sub, &["pwd"]).await?;
+    p.logged_in_at = Some(fresh.session.auth_time);
+    pending::save(state, &form.req, &p).await?;
+    let mut response = respond::redirect(&format!("/authorize/resume?req={}", form.req));
+    response.headers_mut().insert(header::SET_COOKIE, session::set_cookie(state, &fresh.secret));
+    Ok(response)
+}
+
+async fn count(state: &AppState, key: &str) -> Result<i64, AppError> {
+    Ok(state.ephemeral.get(key).await?.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()).unwrap_or(0))
+}
+
+pub async fn client_name(state: &AppState, client_id: &str) -> Result<String, AppError> {
+    Ok(state.durable.client(client_id).await?.map(|c| c.name).unwrap_or_else(|| "an application".into()))
+}

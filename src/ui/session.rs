@@ -1,0 +1,121 @@
+//! The SSO session: a record in the ephemeral store (shared by every node) and a cookie
+//! holding only a random secret. The store key is the secret's hash.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Idle expiry is pushed forward at most this often, to spare the store a write per request.
+const TOUCH_EVERY: i64 = 60;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// Public session id: the `sid` claim; not the cookie secret.
+    pub sid: String,
+    pub sub: String,
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub last_seen: UnixTime,
+    pub amr: Vec<String>,
+    /// Guards forms posted within this session (logout confirmation).
+    pub csrf: String,
+}
+
+pub struct LoadedSession {
+    pub secret: String,
+    pub session: Session,
+}
+
+fn store_key(secret: &str) -> String {
+    let hash = hash_secret(secret);
+    format!("sess:{}", hash.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn cookie_secret(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let name = &state.config.session.cookie_name;
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+fn ttl(state: &AppState, session: &Session, now: UnixTime) -> Option<Duration> {
+    let absolute_end = session.created_at + state.config.session.absolute_timeout.as_secs() as i64;
+    let idle_end = now + state.config.session.idle_timeout.as_secs() as i64;
+    let end = absolute_end.min(idle_end);
+    (end > now).then(|| Duration::from_secs((end - now) as u64))
+}
+
+/// The live session named by the request's cookie, if any; extends its idle expiry.
+pub async fn load(state: &AppState, headers: &HeaderMap) -> Result<Option<LoadedSession>, AppError> {
+    let Some(secret) = cookie_secret(state, headers) else { return Ok(None) };
+    let key = store_key(&secret);
+    let Some(bytes) = state.ephemeral.get(&key).await? else { return Ok(None) };
+    let Ok(mut session) = serde_json::from_slice::<Session>(&bytes) else { return Ok(None) };
+    let now = state.now();
+    let Some(ttl) = ttl(state, &session, now) else {
+        state.ephemeral.delete(&key).await?;
+        return Ok(None);
+    };
+    if now - session.last_seen >= TOUCH_EVERY {
+        session.last_seen = now;
+        state.ephemeral.put(&key, &serde_json::to_vec(&session).map_err(|e| AppError::Internal(e.to_string()))?, ttl).await?;
+    }
+    Ok(Some(LoadedSession { secret, session }))
+}
+
+/// Starts a session with a fresh secret (never one the browser brought along).
+pub async fn create(state: &AppState, sub: &str, amr: &[&str]) -> Result<LoadedSession, AppError> {
+    let now = state.now();
+    let session = Session {
+        sid: random_token(16),
+        sub: sub.to_string(),
+        auth_time: now,
+        created_at: now,
+        last_seen: now,
+        amr: amr.iter().map(|s| s.to_string()).collect(),
+        csrf: random_token(24),
+    };
+    let secret = generate_secret();
+    let ttl = ttl(state, &session, now).unwrap_or(Duration::from_secs(1));
+    state.ephemeral.put(&store_key(&secret), &serde_json::to_vec(&session).map_err(|e| AppError::Internal(e.to_string()))?, ttl).await?;
+    Ok(LoadedSession { secret, session })
+}
+
+pub async fn end(state: &AppState, secret: &str) -> Result<(), AppError> {
+    state.ephemeral.delete(&store_key(secret)).await?;
+    Ok(())
+}
+
+/// Ends whatever session the request's cookie names.
+pub async fn end_from_request(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+    if let Some(secret) = cookie_secret(state, headers) {
+        end(state, &secret).await?;
+    }
+    Ok(())
+}
+
+fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.config.issuer_is_https() { "; Secure" } else { "" };
+    let text = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", state.config.session.cookie_name);
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
+}
+
+pub fn set_cookie(state: &AppState, secret: &str) -> HeaderValue {
+    cookie(state, secret, state.config.session.absolute_timeout.as_secs() as i64)
+}
+
+pub fn clear_cookie(state: &AppState) -> HeaderValue {
+    cookie(state, "", 0)
+}
