@@ -1,10 +1,12 @@
 //! Integration tests: the real router on 127.0.0.1:0, on the embedded backends always and on
 //! PostgreSQL + Redis when SESAME_TEST_DATABASE_URL / SESAME_TEST_REDIS_URL are set.
 
+mod sso_support;
 mod support;
 
 mod cli;
 mod discovery;
 mod keys;
 mod readiness;
+mod sso;
 mod stores;

@@ -125,6 +125,8 @@ fn base64_kek() -> String {
 pub struct TestServer {
     pub base: String,
     pub state: AppState,
+    /// Namespace of this server's Redis keys; a second node of the same cluster shares it.
+    pub redis_prefix: String,
     db: Option<TestDatabase>,
     handle: JoinHandle<()>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -145,7 +147,13 @@ impl TestServer {
 
     /// Starts a server on the database `config` names (a second node, say); `db`, when given,
     /// lives as long as the server.
-    pub async fn start_on(mut config: Config, clock: Arc<dyn Clock>, db: Option<TestDatabase>) -> Self {
+    pub async fn start_on(config: Config, clock: Arc<dyn Clock>, db: Option<TestDatabase>) -> Self {
+        Self::start_node(config, clock, db, None).await
+    }
+
+    /// Like `start_on`, sharing the Redis keyspace `redis_prefix` when given.
+    pub async fn start_node(mut config: Config, clock: Arc<dyn Clock>, db: Option<TestDatabase>, redis_prefix: Option<String>) -> Self {
+        let redis_prefix = redis_prefix.unwrap_or_else(|| format!("{}:", unique("test")));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.listen = addr.to_string();
@@ -153,7 +161,7 @@ impl TestServer {
         config.validate().expect("test config is valid");
         let durable: Arc<dyn Durable> = Arc::new(SqlStore::open(&config.database_url, 4).await.expect("open test database"));
         let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
-            Some(url) => Arc::new(RedisStore::connect(url, &format!("{}:", unique("test"))).await.expect("redis")),
+            Some(url) => Arc::new(RedisStore::connect(url, &redis_prefix).await.expect("redis")),
             None => Arc::new(MemoryStore::new()),
         };
         let stores = Stores { durable, ephemeral };
@@ -166,7 +174,7 @@ impl TestServer {
             })
             .await;
         });
-        Self { base: format!("http://{addr}"), state, db, handle, shutdown: Some(tx) }
+        Self { base: format!("http://{addr}"), state, redis_prefix, db, handle, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,179 @@
+//! A scripted browser for the authorization code flow: a cookie jar, no automatic redirects,
+//! and helpers to read the hidden fields of sesame's pages.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use reqwest::header::LOCATION;
+use sesame::admin::clients::{self, NewClient};
+use sesame::admin::users::{self, NewUser};
+use sesame::store::AuthMethod;
+use sha2::{Digest, Sha256};
+
+use crate::support::TestServer;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar)
+            .build()
+            .unwrap();
+        Self { http }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get(LOCATION).unwrap_or_else(|| panic!("no Location on {}", res.status())).to_str().unwrap().to_string()
+}
+
+pub fn absolute(server: &TestServer, location: &str) -> String {
+    if location.starts_with('/') { server.url(location) } else { location.to_string() }
+}
+
+/// The value of the hidden input `name` in an HTML page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub fn pkce() -> Pkce {
+    let verifier = sesame::crypto::secrets::random_token(32);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    Pkce { verifier, challenge }
+}
+
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+pub async fn add_client(server: &TestServer, name: &str, first_party: bool, public: bool) -> TestClient {
+    let redirect_uri = format!("http://127.0.0.1:9/{}/callback", name.to_lowercase());
+    let mut spec = NewClient::new(name);
+    spec.redirect_uris = vec![redirect_uri.clone()];
+    spec.post_logout_redirect_uris = vec![format!("http://127.0.0.1:9/{}/bye", name.to_lowercase())];
+    spec.grant_types = vec!["authorization_code".into()];
+    spec.first_party = first_party;
+    if public {
+        spec.auth_method = AuthMethod::None;
+    }
+    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    TestClient { id: created.client.id, secret: created.client_secret, redirect_uri }
+}
+
+pub async fn add_user(server: &TestServer, username: &str) -> String {
+    let new = NewUser { username, password: PASSWORD, email: Some(format!("{username}@example.com")), name: Some("Alice Example".into()) };
+    users::add(server.state.durable.as_ref(), &server.state.passwords, new, server.state.now()).await.unwrap().sub
+}
+
+pub fn authorize_url(server: &TestServer, client: &TestClient, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", &client.redirect_uri)
+        .append_pair("scope", "openid profile email")
+        .append_pair("state", "st-123 &odd")
+        .append_pair("nonce", "n-456")
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256");
+    let mut url = url.to_string();
+    for (k, v) in extra {
+        url = set_param(&url, k, v);
+    }
+    url
+}
+
+/// Replaces (or with an empty value, removes) one query parameter.
+pub fn set_param(url: &str, key: &str, value: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = parsed.query_pairs().filter(|(k, _)| k != key).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    {
+        let mut q = parsed.query_pairs_mut();
+        q.clear();
+        for (k, v) in &pairs {
+            q.append_pair(k, v);
+        }
+        if !value.is_empty() {
+            q.append_pair(key, value);
+        }
+    }
+    parsed.to_string()
+}
+
+/// From an authorize URL through login (and consent when asked) to the client's callback URL.
+pub async fn sign_in(browser: &Browser, server: &TestServer, authorize: &str, username: &str) -> String {
+    let res = browser.get(authorize).await;
+    assert_eq!(res.status(), 303, "authorize should redirect to the login page");
+    let login_url = absolute(server, &location(&res));
+    assert!(login_url.contains("/login?req="), "{login_url}");
+    let page = browser.get(&login_url).await.text().await.unwrap();
+    let res = browser
+        .post_form(&server.url("/login"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("username", username), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), 303, "login failed");
+    follow_to_callback(browser, server, absolute(server, &location(&res))).await
+}
+
+/// Follows sesame's redirects, allowing consent, until the browser is sent to the client.
+pub async fn follow_to_callback(browser: &Browser, server: &TestServer, mut url: String) -> String {
+    for _ in 0..6 {
+        if !url.starts_with(&server.base) {
+            return url;
+        }
+        if url.contains("/consent?req=") {
+            let page = browser.get(&url).await.text().await.unwrap();
+            let res = browser
+                .post_form(&server.url("/consent"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("decision", "allow")])
+                .await;
+            url = absolute(server, &location(&res));
+            continue;
+        }
+        let res = browser.get(&url).await;
+        assert_eq!(res.status(), 303, "unexpected {} at {url}", res.status());
+        url = absolute(server, &location(&res));
+    }
+    panic!("too many redirects");
+}
+
+pub async fn redeem(server: &TestServer, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", client.redirect_uri.as_str()), ("code_verifier", verifier)];
+    let request = crate::support::http().post(server.url("/token"));
+    let request = match &client.secret {
+        Some(secret) => request.basic_auth(&client.id, Some(secret)),
+        None => {
+            form.push(("client_id", client.id.as_str()));
+            request
+        }
+    };
+    request.form(&form).send().await.unwrap()
+}
