@@ -4,9 +4,12 @@
 mod sso_support;
 mod support;
 
+mod authorize;
 mod cli;
+mod code_grant;
 mod discovery;
 mod keys;
+mod logout;
 mod readiness;
 mod sso;
 mod stores;
