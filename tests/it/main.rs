@@ -5,6 +5,7 @@ mod sso_support;
 mod support;
 
 mod authorize;
+mod browser;
 mod cli;
 mod code_grant;
 mod discovery;
