@@ -29,6 +29,14 @@ pub struct Config {
     pub password: PasswordConfig,
     pub session: SessionConfig,
     pub login: LoginConfig,
+    pub introspection: IntrospectionConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IntrospectionConfig {
+    /// Client ids allowed to introspect; empty means any confidential client.
+    pub allowed_clients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +97,16 @@ pub struct TokenConfig {
     pub id_token_alg: String,
     /// `aud` of access tokens when no `resource` is requested (default: the issuer).
     pub default_audience: Option<String>,
+    /// A refresh token dies after this long unused...
+    #[serde(with = "humantime_serde")]
+    pub refresh_idle_ttl: Duration,
+    /// ...and its whole family this long after the login that started it.
+    #[serde(with = "humantime_serde")]
+    pub refresh_absolute_ttl: Duration,
+    /// A client retrying a refresh this soon after rotating the same token gets a new pair
+    /// instead of tripping reuse detection.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,6 +152,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
             login: LoginConfig::default(),
+            introspection: IntrospectionConfig::default(),
         }
     }
 }
@@ -146,6 +165,9 @@ impl Default for TokenConfig {
             access_token_alg: "RS256".into(),
             id_token_alg: "RS256".into(),
             default_audience: None,
+            refresh_idle_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_absolute_ttl: Duration::from_secs(90 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(5),
         }
     }
 }
@@ -235,6 +257,8 @@ impl Config {
             ("session.pending_request_ttl", self.session.pending_request_ttl),
             ("session.code_ttl", self.session.code_ttl),
             ("login.failure_window", self.login.failure_window),
+            ("tokens.refresh_idle_ttl", self.tokens.refresh_idle_ttl),
+            ("tokens.refresh_absolute_ttl", self.tokens.refresh_absolute_ttl),
         ] {
             if d.is_zero() {
                 errors.push(format!("{name}: must be longer than zero"));
@@ -245,6 +269,9 @@ impl Config {
         }
         if self.keys.prepublish >= self.keys.rotation_interval {
             errors.push("keys.prepublish: must be shorter than keys.rotation_interval".into());
+        }
+        if self.tokens.refresh_reuse_grace > Duration::from_secs(60) {
+            errors.push("tokens.refresh_reuse_grace: at most 60s; it is a window for retries, not a second lifetime".into());
         }
         if self.session.code_ttl > Duration::from_secs(600) {
             errors.push("session.code_ttl: authorization codes must live at most 10 minutes (RFC 6749 §4.1.2)".into());

@@ -12,6 +12,8 @@ pub mod paths {
     pub const AUTHORIZE: &str = "/authorize";
     pub const USERINFO: &str = "/userinfo";
     pub const END_SESSION: &str = "/logout";
+    pub const INTROSPECT: &str = "/introspect";
+    pub const REVOKE: &str = "/revoke";
 }
 
 pub fn app(state: AppState) -> Router {
@@ -20,6 +22,8 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/oauth-authorization-server", get(oidc::discovery::oauth_authorization_server))
         .route(paths::JWKS, get(oidc::jwks::jwks))
         .route(paths::TOKEN, post(oauth::token::token))
+        .route(paths::INTROSPECT, post(oauth::introspect::introspect))
+        .route(paths::REVOKE, post(oauth::revoke::revoke))
         .route(paths::AUTHORIZE, get(oauth::authorize::authorize_get).post(oauth::authorize::authorize_post))
         .route("/authorize/resume", get(oauth::authorize::resume))
         .route("/login", get(ui::login::show).post(ui::login::submit))

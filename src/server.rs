@@ -56,6 +56,7 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
     Ok(AppState {
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
+        client_jwks: Arc::new(crate::oauth::client_jwks::ClientJwksCache::new()),
         config: Arc::new(config),
         durable: stores.durable,
         ephemeral: stores.ephemeral,

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::Passwords;
 use crate::metrics::Metrics;
+use crate::oauth::client_jwks::ClientJwksCache;
 use crate::oidc::discovery::Discovery;
 use crate::store::{Durable, Ephemeral};
 
@@ -20,6 +21,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub discovery: Arc<Discovery>,
+    pub client_jwks: Arc<ClientJwksCache>,
 }
 
 impl AppState {

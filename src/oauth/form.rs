@@ -13,11 +13,19 @@ use crate::error::OAuthError;
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Default, Clone)]
-pub struct OAuthForm(pub HashMap<String, String>);
+pub struct OAuthForm {
+    params: HashMap<String, String>,
+    /// `resource` may repeat (RFC 8707 §2); every other parameter may not.
+    resources: Vec<String>,
+}
 
 impl OAuthForm {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn resources(&self) -> &[String] {
+        &self.resources
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
@@ -25,7 +33,16 @@ impl OAuthForm {
     }
 
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
-        parse_unique(body).map(Self)
+        let mut params = HashMap::new();
+        let mut resources = Vec::new();
+        for (k, v) in form_urlencoded::parse(body) {
+            if k == "resource" {
+                resources.push(v.into_owned());
+            } else if params.insert(k.to_string(), v.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(format!("parameter `{k}` given more than once")));
+            }
+        }
+        Ok(Self { params, resources })
     }
 }
 
@@ -70,6 +87,12 @@ mod tests {
         assert!(OAuthForm::parse(b"a=1&b=2").is_ok());
         let err = OAuthForm::parse(b"scope=a&scope=b").unwrap_err();
         assert_eq!(err.code, "invalid_request");
+    }
+
+    #[test]
+    fn resource_may_repeat() {
+        let f = OAuthForm::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb&x=1").unwrap();
+        assert_eq!(f.resources(), ["https://a", "https://b"]);
     }
 
     #[test]

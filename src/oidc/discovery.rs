@@ -40,10 +40,17 @@ struct Metadata<'a> {
     claims_parameter_supported: bool,
     grant_types_supported: &'static [&'static str],
     token_endpoint_auth_methods_supported: &'static [&'static str],
+    token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    introspection_endpoint: String,
+    introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    revocation_endpoint: String,
+    revocation_endpoint_auth_methods_supported: &'static [&'static str],
 }
 
 /// Client authentication methods the token endpoint accepts.
-pub const TOKEN_ENDPOINT_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const TOKEN_ENDPOINT_AUTH_METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+/// Introspection is for confidential clients only.
+const INTROSPECTION_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
 
 impl Discovery {
     pub fn build(config: &Config) -> Self {
@@ -71,6 +78,11 @@ impl Discovery {
             claims_parameter_supported: false,
             grant_types_supported: &GRANT_TYPES_SUPPORTED,
             token_endpoint_auth_methods_supported: &TOKEN_ENDPOINT_AUTH_METHODS,
+            token_endpoint_auth_signing_alg_values_supported: &crate::oauth::client_assertion::ASSERTION_ALGS,
+            introspection_endpoint: config.endpoint(paths::INTROSPECT),
+            introspection_endpoint_auth_methods_supported: &INTROSPECTION_AUTH_METHODS,
+            revocation_endpoint: config.endpoint(paths::REVOKE),
+            revocation_endpoint_auth_methods_supported: &TOKEN_ENDPOINT_AUTH_METHODS,
         };
         let openid = serde_json::to_vec(&metadata).unwrap_or_default();
         // The RFC 8414 document describes the same server; it is the same metadata.

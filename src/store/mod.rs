@@ -63,7 +63,20 @@ pub trait ConsentStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Durable: ClientStore + UserStore + SigningKeyStore + ConsentStore + Send + Sync {
+pub trait RefreshTokenStore: Send + Sync {
+    async fn insert_refresh_family(&self, family: &RefreshFamily) -> StoreResult<()>;
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// By hash; `revoked_at` is set when the token or its family is revoked.
+    async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshToken>>;
+    /// Marks an unused, unrevoked token used. True for exactly one caller: the rotation's lock.
+    async fn mark_refresh_token_used(&self, hash: &[u8], now: crate::clock::UnixTime) -> StoreResult<bool>;
+    /// Revokes the family and its tokens; returns the (jti, exp) of its unexpired access tokens.
+    async fn revoke_refresh_family(&self, family_id: &str, now: crate::clock::UnixTime) -> StoreResult<Vec<(String, crate::clock::UnixTime)>>;
+    async fn record_family_access_token(&self, family_id: &str, jti: &str, expires_at: crate::clock::UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait Durable: ClientStore + UserStore + SigningKeyStore + ConsentStore + RefreshTokenStore + Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`, for the start-up log.
     fn backend(&self) -> &'static str;

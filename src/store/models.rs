@@ -92,3 +92,31 @@ pub struct StoredSigningKey {
     /// When it starts to sign; published from creation.
     pub activates_at: UnixTime,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    pub id: String,
+    pub client_id: String,
+    pub sub: String,
+    pub created_at: UnixTime,
+    pub absolute_expires_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// SHA-256 of the token; the token itself is never stored.
+    pub token_hash: Vec<u8>,
+    pub family_id: String,
+    pub client_id: String,
+    pub sub: String,
+    pub scopes: Vec<String>,
+    pub auth_time: Option<UnixTime>,
+    pub sid: Option<String>,
+    pub created_at: UnixTime,
+    pub idle_expires_at: UnixTime,
+    /// From the family.
+    pub absolute_expires_at: UnixTime,
+    /// When it was rotated.
+    pub used_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+}

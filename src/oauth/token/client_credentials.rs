@@ -1,10 +1,59 @@
+//! The `client_credentials` grant (RFC 6749 §4.4), with RFC 8707 resource indicators.
+
 use crate::error::{EndpointError, OAuthError};
+use crate::oauth::access_token::{self, AccessTokenRequest};
 use crate::oauth::form::OAuthForm;
 use crate::state::AppState;
 use crate::store::Client;
 
 use super::TokenResponse;
 
-pub async fn grant(_state: &AppState, _client: &Client, _form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
-    Err(OAuthError::unsupported_grant_type("client_credentials is not implemented yet").into())
+/// Scopes that only mean something for a user.
+const USER_ONLY_SCOPES: [&str; 2] = ["openid", "offline_access"];
+
+pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
+    if client.is_public() {
+        return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());
+    }
+    let scopes = granted_scopes(client, form.get("scope"))?;
+    let audience = resources(form.resources())?;
+    let now = state.now();
+    let access = access_token::issue(state, AccessTokenRequest { client, sub: &client.id, scopes: &scopes, audience, auth_time: None, sid: None }, now)?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+        ..TokenResponse::default()
+    })
+}
+
+/// The asked scopes, each allowed to the client; none asked means all the client's own.
+pub fn granted_scopes(client: &Client, asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let Some(asked) = asked else {
+        return Ok(client.scopes.iter().filter(|s| !USER_ONLY_SCOPES.contains(&s.as_str())).cloned().collect());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for s in asked.split(' ').filter(|s| !s.is_empty()) {
+        if USER_ONLY_SCOPES.contains(&s) {
+            return Err(OAuthError::invalid_scope(format!("scope `{s}` needs a user; client_credentials has none")));
+        }
+        if !client.scopes.iter().any(|c| c == s) {
+            return Err(OAuthError::invalid_scope(format!("scope `{s}` is not allowed for this client")));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 8707 §2: absolute URIs without a fragment.
+pub fn resources(list: &[String]) -> Result<Vec<String>, OAuthError> {
+    list.iter()
+        .map(|r| match url::Url::parse(r) {
+            Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() => Ok(r.clone()),
+            _ => Err(OAuthError::new("invalid_target", format!("resource `{r}` must be an absolute URI without a fragment"))),
+        })
+        .collect()
 }

@@ -1,10 +1,58 @@
+//! The `refresh_token` grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14).
+
 use crate::error::{EndpointError, OAuthError};
+use crate::oauth::access_token::{self, AccessTokenRequest};
 use crate::oauth::form::OAuthForm;
+use crate::oauth::refresh::{self, NewRefreshGrant, Rotation};
 use crate::state::AppState;
 use crate::store::Client;
 
 use super::TokenResponse;
 
-pub async fn grant(_state: &AppState, _client: &Client, _form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
-    Err(OAuthError::unsupported_grant_type("refresh_token is not implemented yet").into())
+pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
+    let presented = form.require("refresh_token")?;
+    let now = state.now();
+    let token = match refresh::rotate(state, &client.id, presented, now).await? {
+        Rotation::Rotated(t) | Rotation::GraceRetry(t) => t,
+        Rotation::Reused => return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked").into()),
+        Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into()),
+    };
+    // A user who has been disabled or removed gets no new tokens.
+    if token.sub != client.id && state.durable.user(&token.sub).await?.is_none_or(|u| u.disabled) {
+        refresh::revoke_family(state, &token.family_id).await?;
+        return Err(OAuthError::invalid_grant("the user of this grant can no longer sign in").into());
+    }
+    // Narrowing is allowed for this access token; the family keeps its original scopes.
+    let scopes = match form.get("scope") {
+        None => token.scopes.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            if let Some(extra) = asked.iter().find(|s| !token.scopes.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!("scope `{extra}` was not granted")).into());
+            }
+            asked
+        }
+    };
+    let access = access_token::issue(
+        state,
+        AccessTokenRequest { client, sub: &token.sub, scopes: &scopes, audience: vec![], auth_time: token.auth_time, sid: token.sid.clone() },
+        now,
+    )?;
+    refresh::record_access_token(state, &token.family_id, &access.jti, access.exp).await?;
+    let successor = NewRefreshGrant {
+        client_id: client.id.clone(),
+        sub: token.sub.clone(),
+        scopes: token.scopes.clone(),
+        auth_time: token.auth_time,
+        sid: token.sid.clone(),
+    };
+    let next = refresh::issue_in_family(state, &token.family_id, &successor, now).await?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: Some(scopes.join(" ")),
+        refresh_token: Some(next),
+        ..TokenResponse::default()
+    })
 }

@@ -4,6 +4,7 @@
 mod clients;
 mod consents;
 mod keys;
+mod refresh_tokens;
 mod users;
 
 use std::time::Duration;
