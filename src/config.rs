@@ -30,6 +30,58 @@ pub struct Config {
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub introspection: IntrospectionConfig,
+    pub api_keys: ApiKeyConfig,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed when finding a caller's address.
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiKeyConfig {
+    /// Longest lifetime a key may be given, per environment.
+    pub max_lifetime: PerEnv<HumanDuration>,
+    /// Requests per minute when a key is issued without its own limit.
+    pub default_rate_limit: PerEnv<i64>,
+    /// How long a node trusts its cached copy of a key's record (revocations also
+    /// reach every node at once through Redis).
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Lifetime of access tokens bought with an API key (token exchange).
+    #[serde(with = "humantime_serde")]
+    pub exchanged_token_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PerEnv<T> {
+    pub dev: T,
+    pub staging: T,
+    pub prod: T,
+}
+
+impl<T: Clone> PerEnv<T> {
+    pub fn get(&self, env: &str) -> Option<T> {
+        match env {
+            "dev" => Some(self.dev.clone()),
+            "staging" => Some(self.staging.clone()),
+            "prod" => Some(self.prod.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HumanDuration(#[serde(with = "humantime_serde")] pub Duration);
+
+impl Default for ApiKeyConfig {
+    fn default() -> Self {
+        let days = |d: u64| HumanDuration(Duration::from_secs(d * 86_400));
+        Self {
+            max_lifetime: PerEnv { dev: days(365), staging: days(180), prod: days(90) },
+            default_rate_limit: PerEnv { dev: 120, staging: 600, prod: 1200 },
+            cache_ttl: Duration::from_secs(1),
+            exchanged_token_ttl: Duration::from_secs(300),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -153,6 +205,8 @@ impl Default for Config {
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             introspection: IntrospectionConfig::default(),
+            api_keys: ApiKeyConfig::default(),
+            trusted_proxies: vec![],
         }
     }
 }
@@ -284,6 +338,19 @@ impl Config {
         }
         if self.login.max_failures_per_account < 1 || self.login.max_failures_per_ip < 1 {
             errors.push("login: failure limits must be at least 1".into());
+        }
+        for cidr in &self.trusted_proxies {
+            if cidr.parse::<ipnet::IpNet>().is_err() && cidr.parse::<IpAddr>().is_err() {
+                errors.push(format!("trusted_proxies: `{cidr}` is not an address or CIDR"));
+            }
+        }
+        for (env, limit) in [("dev", self.api_keys.default_rate_limit.dev), ("staging", self.api_keys.default_rate_limit.staging), ("prod", self.api_keys.default_rate_limit.prod)] {
+            if limit < 1 {
+                errors.push(format!("api_keys.default_rate_limit.{env}: must be at least 1"));
+            }
+        }
+        if self.api_keys.exchanged_token_ttl.is_zero() {
+            errors.push("api_keys.exchanged_token_ttl: must be longer than zero".into());
         }
         if self.password.memory_kib < 8 * self.password.parallelism.max(1) {
             errors.push("password.memory_kib: must be at least 8 KiB per lane".into());

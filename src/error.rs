@@ -13,11 +13,13 @@ pub struct OAuthError {
     pub description: String,
     /// Set for `invalid_client` when the client tried HTTP Basic authentication.
     pub basic_challenge: bool,
+    /// Seconds, for 429 answers.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
     pub fn new(code: &'static str, description: impl Into<String>) -> Self {
-        Self { code, description: description.into(), basic_challenge: false }
+        Self { code, description: description.into(), basic_challenge: false, retry_after: None }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new("invalid_request", d)
@@ -37,6 +39,10 @@ impl OAuthError {
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
         Self::new("unsupported_grant_type", d)
     }
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self { retry_after: Some(retry_after), ..Self::new("rate_limited", "too many requests; retry later") }
+    }
+
     pub fn with_basic_challenge(mut self) -> Self {
         self.basic_challenge = true;
         self
@@ -66,6 +72,9 @@ impl IntoResponse for OAuthError {
         let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         no_store(headers);
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.code == "invalid_client" && self.basic_challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
         }

@@ -1,11 +1,14 @@
 //! sesame: an OAuth 2.0 / OpenID Connect authorization server.
 
 pub mod admin;
+pub mod apikeys;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod metrics;
+pub mod net;
 pub mod oauth;
 pub mod oidc;
 pub mod ops;

@@ -43,20 +43,29 @@ pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
 }
 
 pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    assemble(config, stores, clock, true).await
+}
+
+/// State for administrative commands: the key set is read as it is, never rotated.
+pub async fn admin_state(config: Config, stores: Stores) -> anyhow::Result<AppState> {
+    assemble(config, stores, Arc::new(crate::clock::SystemClock), false).await
+}
+
+async fn assemble(config: Config, stores: Stores, clock: Arc<dyn Clock>, run_schedule: bool) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let rotation_metrics = metrics.clone();
-    let keys = KeyRing::start(
-        stores.durable.clone(),
-        load_kek(&config)?,
-        clock.clone(),
-        KeyRing::schedule_from(&config),
-        Box::new(move |alg| rotation_metrics.key_rotated(alg)),
-    )
-    .await?;
+    let (durable, kek, schedule) = (stores.durable.clone(), load_kek(&config)?, KeyRing::schedule_from(&config));
+    let on_rotation: Box<dyn Fn(&str) + Send + Sync> = Box::new(move |alg| rotation_metrics.key_rotated(alg));
+    let keys = if run_schedule {
+        KeyRing::start(durable, kek, clock.clone(), schedule, on_rotation).await?
+    } else {
+        KeyRing::open(durable, kek, clock.clone(), schedule, on_rotation).await?
+    };
     Ok(AppState {
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
         client_jwks: Arc::new(crate::oauth::client_jwks::ClientJwksCache::new()),
+        api_key_cache: Arc::new(crate::apikeys::cache::ApiKeyCache::new(config.api_keys.cache_ttl)),
         config: Arc::new(config),
         durable: stores.durable,
         ephemeral: stores.ephemeral,
@@ -90,8 +99,10 @@ pub fn spawn_key_maintenance(state: &AppState) -> JoinHandle<()> {
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let maintenance = spawn_key_maintenance(&state);
+    let invalidations = crate::apikeys::cache::spawn_invalidation_listener(state.ephemeral.as_ref(), state.api_key_cache.clone());
     let app = crate::routes::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     maintenance.abort();
+    invalidations.abort();
     result
 }

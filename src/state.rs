@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::apikeys::cache::ApiKeyCache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::keyring::KeyRing;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub discovery: Arc<Discovery>,
     pub client_jwks: Arc<ClientJwksCache>,
+    pub api_key_cache: Arc<ApiKeyCache>,
 }
 
 impl AppState {

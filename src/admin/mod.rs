@@ -1,7 +1,9 @@
 //! Administrative operations shared by the CLI (and any admin API): validation lives here,
 //! not in the front ends.
 
+pub mod api_keys;
 pub mod clients;
+pub mod http;
 pub mod users;
 
 #[derive(Debug, thiserror::Error)]

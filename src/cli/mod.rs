@@ -1,5 +1,7 @@
 //! Argument parsing and dispatch. The work itself lives in the library (`sesame::admin`, `sesame::server`).
 
+mod api_keys;
+mod audit;
 mod clients;
 mod keys;
 mod output;
@@ -53,6 +55,12 @@ pub enum Command {
     /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(api_keys::ApiKeyCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -78,6 +86,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Client(cmd) => clients::run(cmd, &config, json).await,
         Command::User(cmd) => users::run(cmd, &config, json).await,
         Command::Key(cmd) => keys::run(cmd, &config, json).await,
+        Command::Apikey(cmd) => api_keys::run(cmd, &config, json).await,
+        Command::Audit(cmd) => audit::run(cmd, &config, json).await,
     }
 }
 

@@ -57,7 +57,10 @@ pub struct IssuedAccessToken {
 
 /// What an access token is about.
 pub struct AccessTokenRequest<'a> {
-    pub client: &'a Client,
+    pub client_id: &'a str,
+    pub alg: &'a str,
+    /// Lifetime in seconds.
+    pub ttl: i64,
     /// The user, or the client itself for client_credentials.
     pub sub: &'a str,
     pub scopes: &'a [String],
@@ -67,16 +70,32 @@ pub struct AccessTokenRequest<'a> {
     pub sid: Option<String>,
 }
 
+impl<'a> AccessTokenRequest<'a> {
+    /// A token for `client` with its (or the server's) algorithm and lifetime.
+    pub fn for_client(state: &'a AppState, client: &'a Client, sub: &'a str, scopes: &'a [String]) -> Self {
+        let tokens = &state.config.tokens;
+        Self {
+            client_id: &client.id,
+            alg: client.access_token_alg.as_deref().unwrap_or(&tokens.access_token_alg),
+            ttl: client.access_token_ttl.unwrap_or(tokens.access_token_ttl.as_secs() as i64),
+            sub,
+            scopes,
+            audience: vec![],
+            auth_time: None,
+            sid: None,
+        }
+    }
+}
+
 pub fn issue(state: &AppState, req: AccessTokenRequest<'_>, now: UnixTime) -> Result<IssuedAccessToken, AppError> {
     let config = &state.config;
-    let alg = req.client.access_token_alg.as_deref().unwrap_or(&config.tokens.access_token_alg);
-    let ttl = req.client.access_token_ttl.unwrap_or(config.tokens.access_token_ttl.as_secs() as i64);
+    let (alg, ttl) = (req.alg, req.ttl);
     let audience = if req.audience.is_empty() { vec![config.default_audience().to_string()] } else { req.audience };
     let claims = AccessTokenClaims {
         iss: config.issuer().to_string(),
         sub: req.sub.to_string(),
         aud: Audience::from_list(audience),
-        client_id: req.client.id.clone(),
+        client_id: req.client_id.to_string(),
         scope: req.scopes.join(" "),
         jti: random_token(16),
         iat: now,

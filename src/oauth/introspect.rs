@@ -26,6 +26,9 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, form:
         return Err(OAuthError::unauthorized_client("this client may not introspect tokens").into());
     }
     let token = form.require("token")?;
+    if form.get("token_type_hint") == Some("api_key") || crate::apikeys::format::parse(token).is_some() {
+        return api_key(&state, &form, token).await;
+    }
     // The hint only orders the lookups; every kind is tried.
     let refresh_first = form.get("token_type_hint") == Some("refresh_token");
     let answer = if refresh_first {
@@ -88,4 +91,31 @@ async fn as_refresh_token(state: &AppState, client: &Client, token: &str) -> Res
         "exp": t.idle_expires_at.min(t.absolute_expires_at),
         "iss": state.config.issuer(),
     })))
+}
+
+/// An API key presented to a resource server; `client_ip`, when given, enforces its networks.
+async fn api_key(state: &AppState, form: &OAuthForm, key: &str) -> Result<Response, EndpointError> {
+    let caller = match form.get("client_ip") {
+        Some(ip) => Some(ip.parse().map_err(|_| OAuthError::invalid_request("client_ip is not an IP address"))?),
+        None => None,
+    };
+    let answer = match crate::apikeys::verify(state, key, caller).await? {
+        Ok(k) => json!({
+            "active": true,
+            "token_type": "api_key",
+            "sub": k.id,
+            "client_id": k.id,
+            "owner": k.name,
+            "env": k.env,
+            "scope": k.scopes.join(" "),
+            "exp": k.expires_at,
+            "iss": state.config.issuer(),
+        }),
+        // The resource server should pass this on to its caller as a 429.
+        Err(crate::apikeys::Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
+        Err(_) => json!({"active": false}),
+    };
+    let mut response = Json(answer).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
 }

@@ -2,6 +2,7 @@
 
 pub mod access_token;
 pub mod authorize;
+pub mod bearer;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_jwks;

@@ -76,7 +76,27 @@ pub trait RefreshTokenStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Durable: ClientStore + UserStore + SigningKeyStore + ConsentStore + RefreshTokenStore + Send + Sync {
+pub trait ApiKeyStore: Send + Sync {
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, hash: &[u8]) -> StoreResult<Option<ApiKey>>;
+    async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKey>>;
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Returns false when there was no such live key.
+    async fn revoke_api_key(&self, id: &str, now: crate::clock::UnixTime) -> StoreResult<bool>;
+    /// Marks `id` as replaced by `successor`, valid until `grace_until`; false when not live.
+    async fn retire_api_key(&self, id: &str, successor: &str, grace_until: crate::clock::UnixTime) -> StoreResult<bool>;
+    async fn touch_api_key(&self, id: &str, at: crate::clock::UnixTime, from: Option<&str>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// The newest `limit` events (optionally about one subject), oldest first.
+    async fn recent_audit(&self, subject: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+}
+
+#[async_trait]
+pub trait Durable: ClientStore + UserStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + AuditStore + Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`, for the start-up log.
     fn backend(&self) -> &'static str;

@@ -120,3 +120,39 @@ pub struct RefreshToken {
     pub used_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub env: String,
+    #[serde(skip)]
+    pub key_hash: Vec<u8>,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub cidrs: Vec<String>,
+    pub rate_limit_per_minute: i64,
+    pub metadata: serde_json::Value,
+    pub last_used_at: Option<UnixTime>,
+    pub last_used_from: Option<String>,
+    pub revoked_at: Option<UnixTime>,
+    pub grace_until: Option<UnixTime>,
+    pub replaced_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: UnixTime,
+    /// `api_key.verify`, `api_key.suspicious`, `api_key.revoke`, ...
+    pub kind: String,
+    /// What the event is about: an API key id, a client id.
+    pub subject: String,
+    pub caller: Option<String>,
+    /// `ok` or `denied`.
+    pub result: String,
+    pub reason: Option<String>,
+    pub details: serde_json::Value,
+}

@@ -44,14 +44,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     let now = state.now();
     let access = access_token::issue(
         state,
-        AccessTokenRequest {
-            client,
-            sub: &code.sub,
-            scopes: &code.scopes,
-            audience: vec![],
-            auth_time: Some(code.auth_time),
-            sid: Some(code.sid.clone()),
-        },
+        AccessTokenRequest { auth_time: Some(code.auth_time), sid: Some(code.sid.clone()), ..AccessTokenRequest::for_client(state, client, &code.sub, &code.scopes) },
         now,
     )?;
     let id_token = if code.scopes.iter().any(|s| s == "openid") {

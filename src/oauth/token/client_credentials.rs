@@ -18,7 +18,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     let scopes = granted_scopes(client, form.get("scope"))?;
     let audience = resources(form.resources())?;
     let now = state.now();
-    let access = access_token::issue(state, AccessTokenRequest { client, sub: &client.id, scopes: &scopes, audience, auth_time: None, sid: None }, now)?;
+    let access = access_token::issue(state, AccessTokenRequest { audience, ..AccessTokenRequest::for_client(state, client, &client.id, &scopes) }, now)?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

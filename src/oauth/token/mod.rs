@@ -3,8 +3,11 @@
 mod authorization_code;
 mod client_credentials;
 mod refresh_token;
+mod token_exchange;
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +22,7 @@ use crate::store::Client;
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// The grants this server implements; discovery advertises exactly these.
-pub const GRANT_TYPES_SUPPORTED: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES_SUPPORTED: [&str; 4] = ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE];
 
 #[derive(Debug, Default, Serialize)]
 pub struct TokenResponse {
@@ -44,11 +47,26 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<TokenResponse, EndpointError> {
+pub async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Result<TokenResponse, EndpointError> {
     let grant_type = form.require("grant_type")?;
     let Some(grant) = GRANT_TYPES_SUPPORTED.iter().find(|g| **g == grant_type) else {
         return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported")).into());
     };
+    if *grant == TOKEN_EXCHANGE {
+        // The only subject this server exchanges is an API key, which authenticates itself.
+        if form.get("subject_token_type") != Some(crate::apikeys::TOKEN_TYPE) {
+            return Err(OAuthError::invalid_request(format!("subject_token_type must be {}", crate::apikeys::TOKEN_TYPE)).into());
+        }
+        let caller = crate::net::client_ip(peer, &headers, &state.config.trusted_proxies);
+        let response = token_exchange::exchange_api_key(&state, &form, caller).await?;
+        state.metrics.token_issued("token_exchange");
+        return Ok(response);
+    }
     let client = client_auth::authenticate(&state, &headers, &form).await?;
     if !client.allows_grant(grant) {
         return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant} grant")).into());

@@ -35,7 +35,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     };
     let access = access_token::issue(
         state,
-        AccessTokenRequest { client, sub: &token.sub, scopes: &scopes, audience: vec![], auth_time: token.auth_time, sid: token.sid.clone() },
+        AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(state, client, &token.sub, &scopes) },
         now,
     )?;
     refresh::record_access_token(state, &token.family_id, &access.jti, access.exp).await?;

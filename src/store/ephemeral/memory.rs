@@ -12,9 +12,15 @@ use crate::store::StoreResult;
 /// Sweep expired entries once this many writes have happened since the last sweep.
 const SWEEP_EVERY: usize = 1024;
 
-#[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    bus: tokio::sync::broadcast::Sender<(String, Vec<u8>)>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self { inner: Mutex::default(), bus: tokio::sync::broadcast::channel(256).0 }
+    }
 }
 
 #[derive(Default)]
@@ -107,6 +113,33 @@ impl Ephemeral for MemoryStore {
 
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> StoreResult<()> {
+        // No subscribers is not an error.
+        let _ = self.bus.send((channel.to_string(), message.to_vec()));
+        Ok(())
+    }
+
+    fn subscribe(&self, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut bus = self.bus.subscribe();
+        let channel = channel.to_string();
+        tokio::spawn(async move {
+            loop {
+                let message = match bus.recv().await {
+                    Ok((c, m)) if c == channel => m,
+                    Ok(_) => continue,
+                    // Fell behind: some messages are lost, say so.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Vec::new(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(message).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
     }
 
     fn backend(&self) -> &'static str {

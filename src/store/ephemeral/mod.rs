@@ -23,6 +23,11 @@ pub trait Ephemeral: Send + Sync {
     /// Adds one and returns the new count; the first increment starts the TTL.
     async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<i64>;
     async fn ping(&self) -> StoreResult<()>;
+    /// Sends `message` to every node's subscribers of `channel` (this node's included).
+    async fn publish(&self, channel: &str, message: &[u8]) -> StoreResult<()>;
+    /// Messages published on `channel` from now on. The subscription survives reconnects; after
+    /// one (when messages may have been missed) an empty message is delivered.
+    fn subscribe(&self, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>;
     /// `memory` or `redis`, for the start-up log.
     fn backend(&self) -> &'static str;
 }

@@ -12,6 +12,7 @@ use crate::store::{StoreError, StoreResult};
 
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
 }
@@ -24,8 +25,8 @@ impl RedisStore {
             .set_response_timeout(Duration::from_secs(2))
             .set_number_of_retries(1)
             .set_max_delay(500);
-        let conn = ConnectionManager::new_with_config(client, config).await.map_err(map_err)?;
-        Ok(Self { conn, prefix: prefix.to_string() })
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(map_err)?;
+        Ok(Self { client, conn, prefix: prefix.to_string() })
     }
 
     fn key(&self, key: &str) -> String {
@@ -92,6 +93,46 @@ impl Ephemeral for RedisStore {
     async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(map_err)
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        conn.publish::<_, _, ()>(self.key(channel), message).await.map_err(map_err)
+    }
+
+    fn subscribe(&self, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let client = self.client.clone();
+        let channel = self.key(channel);
+        tokio::spawn(async move {
+            let mut first = true;
+            while !tx.is_closed() {
+                let mut pubsub = match client.get_async_pubsub().await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "redis subscription failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                };
+                if pubsub.subscribe(&channel).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                if !first && tx.send(Vec::new()).is_err() {
+                    return;
+                }
+                first = false;
+                let mut messages = pubsub.on_message();
+                while let Some(message) = futures_util::StreamExt::next(&mut messages).await {
+                    if tx.send(message.get_payload_bytes().to_vec()).is_err() {
+                        return;
+                    }
+                }
+                tracing::warn!("redis subscription dropped; reconnecting");
+            }
+        });
+        rx
     }
 
     fn backend(&self) -> &'static str {

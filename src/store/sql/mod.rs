@@ -1,6 +1,8 @@
 //! The durable store on SQLite or PostgreSQL, through sqlx's `Any` driver: one set of queries
 //! (portable SQL, `$n` placeholders, integers for times and flags) serves both databases.
 
+mod api_keys;
+mod audit;
 mod clients;
 mod consents;
 mod keys;

@@ -1,0 +1,95 @@
+use std::time::Duration;
+
+use clap::Subcommand;
+use sesame::admin::api_keys::{self, Admin, NewApiKey};
+use sesame::clock::{rfc3339, Clock, SystemClock};
+use sesame::config::Config;
+use sesame::server;
+
+use super::output::print;
+
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Issue a key; it is printed once.
+    Generate {
+        name: String,
+        /// Space-separated scopes.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Lifetime, e.g. 30d (default and maximum: the environment's limit).
+        #[arg(long = "expires-in", value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+        #[arg(long, value_parser = ["dev", "staging", "prod"], default_value = "dev")]
+        env: String,
+        /// Networks the key may be used from (repeatable).
+        #[arg(long = "cidr")]
+        cidrs: Vec<String>,
+        /// Requests per minute (default: the environment's).
+        #[arg(long = "rate-limit")]
+        rate_limit: Option<i64>,
+        /// Free-form metadata as a JSON object.
+        #[arg(long)]
+        metadata: Option<String>,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key everywhere at once.
+    Revoke { id: String },
+    /// Issue a successor; the old key keeps working for the grace period.
+    Rotate {
+        id: String,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+        grace: Duration,
+    },
+    /// Check a key: exit 0 when valid, 1 when not.
+    Test { key: String },
+}
+
+pub async fn run(cmd: ApiKeyCommand, config: &Config, json: bool) -> anyhow::Result<()> {
+    let stores = server::open_stores(config, "sesame:").await?;
+    let durable = stores.durable.clone();
+    let ephemeral = stores.ephemeral.clone();
+    let admin = Admin { config, durable: durable.as_ref(), ephemeral: Some(ephemeral.as_ref()), actor: "cli", now: SystemClock.now() };
+    match cmd {
+        ApiKeyCommand::Generate { name, scope, expires_in, env, cidrs, rate_limit, metadata } => {
+            let metadata = metadata.map(|m| serde_json::from_str(&m)).transpose().map_err(|e| anyhow::anyhow!("--metadata is not JSON: {e}"))?;
+            let spec = NewApiKey { name, scope, expires_in, env: Some(env), cidrs, rate_limit_per_minute: rate_limit, metadata };
+            let issued = admin.generate(&spec).await?;
+            print(json, &issued, || format!("id: {}\nkey: {}\n(shown once: store it now)\nexpires: {}", issued.id, issued.key, rfc3339(issued.expires_at)))
+        }
+        ApiKeyCommand::List => {
+            let keys = admin.list().await?;
+            print(json, &serde_json::json!({ "keys": keys }), || {
+                if keys.is_empty() {
+                    return "no API keys".into();
+                }
+                keys.iter()
+                    .map(|k| format!("{}  {:<10} {}…  {}  expires {}  [{}]", k.id, k.state, k.prefix, k.name, rfc3339(k.expires_at), k.scopes.join(" ")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ApiKeyCommand::Revoke { id } => {
+            admin.revoke(&id).await?;
+            print(json, &serde_json::json!({ "id": id, "revoked": true }), || format!("API key {id} revoked"))
+        }
+        ApiKeyCommand::Rotate { id, grace } => {
+            let issued = admin.rotate(&id, grace).await?;
+            print(json, &serde_json::json!({ "id": issued.id, "key": issued.key, "replaces": id, "expires_at": issued.expires_at }), || {
+                format!("id: {}\nkey: {}\n(shown once: store it now)\n{id} keeps working for {}", issued.id, issued.key, humantime::format_duration(grace))
+            })
+        }
+        ApiKeyCommand::Test { key } => {
+            let state = server::admin_state(config.clone(), server::Stores { durable, ephemeral }).await?;
+            let result = api_keys::test(&state, &key).await?;
+            print(json, &result, || match &result.key {
+                Some(k) => format!("valid: {} ({}) env {} scopes [{}] expires {}  lookup {} µs", k.id, k.name, k.env, k.scopes.join(" "), rfc3339(k.expires_at), result.lookup_micros),
+                None => format!("not valid: {}  lookup {} µs", result.reason.unwrap_or("unknown"), result.lookup_micros),
+            })?;
+            if !result.valid {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}

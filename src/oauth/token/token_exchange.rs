@@ -1,0 +1,64 @@
+//! Token exchange (RFC 8693) of an API key for a short-lived JWT access token, so services that
+//! verify JWTs offline accept API-key callers too. The key itself authenticates the request.
+
+use std::net::IpAddr;
+
+use crate::apikeys::{self, Rejection};
+use crate::error::{EndpointError, OAuthError};
+use crate::oauth::access_token::{self, AccessTokenRequest};
+use crate::oauth::form::OAuthForm;
+use crate::state::AppState;
+
+use super::client_credentials::resources;
+use super::TokenResponse;
+
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+pub async fn exchange_api_key(state: &AppState, form: &OAuthForm, caller: IpAddr) -> Result<TokenResponse, EndpointError> {
+    let presented = form.require("subject_token")?;
+    if let Some(wanted) = form.get("requested_token_type") {
+        if wanted != ACCESS_TOKEN_TYPE {
+            return Err(OAuthError::invalid_request(format!("requested_token_type must be {ACCESS_TOKEN_TYPE}")).into());
+        }
+    }
+    let key = match apikeys::verify(state, presented, Some(caller)).await? {
+        Ok(k) => k,
+        Err(Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
+        Err(r) => return Err(OAuthError::invalid_grant(format!("the API key cannot be exchanged: {}", r.reason())).into()),
+    };
+    let scopes = match form.get("scope") {
+        None => key.scopes.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            if let Some(extra) = asked.iter().find(|s| !key.scopes.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!("scope `{extra}` is not granted to this key")).into());
+            }
+            asked
+        }
+    };
+    let mut audience = resources(form.resources())?;
+    if let Some(aud) = form.get("audience") {
+        audience.push(aud.to_string());
+    }
+    let now = state.now();
+    let ttl = (state.config.api_keys.exchanged_token_ttl.as_secs() as i64).min(key.expires_at - now).max(1);
+    let request = AccessTokenRequest {
+        client_id: &key.id,
+        alg: &state.config.tokens.access_token_alg,
+        ttl,
+        sub: &key.id,
+        scopes: &scopes,
+        audience,
+        auth_time: None,
+        sid: None,
+    };
+    let access = access_token::issue(state, request, now)?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+        issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        ..TokenResponse::default()
+    })
+}

@@ -1,0 +1,52 @@
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{map_err, SqlStore};
+use crate::store::{AuditEvent, AuditStore, StoreError, StoreResult};
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append_audit(&self, e: &AuditEvent) -> StoreResult<()> {
+        sqlx::query("INSERT INTO audit_events (at, kind, subject, caller, result, reason, details) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(e.at)
+            .bind(&e.kind)
+            .bind(&e.subject)
+            .bind(e.caller.clone())
+            .bind(&e.result)
+            .bind(e.reason.clone())
+            .bind(e.details.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn recent_audit(&self, subject: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        let rows = match subject {
+            Some(s) => sqlx::query("SELECT id, at, kind, subject, caller, result, reason, details FROM audit_events WHERE subject = $1 ORDER BY id DESC LIMIT $2").bind(s).bind(limit),
+            None => sqlx::query("SELECT id, at, kind, subject, caller, result, reason, details FROM audit_events ORDER BY id DESC LIMIT $1").bind(limit),
+        }
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let get = |e: sqlx::Error| StoreError::Other(format!("audit_events row: {e}"));
+        let mut events = rows
+            .iter()
+            .map(|r| {
+                let details: String = r.try_get("details").map_err(get)?;
+                Ok(AuditEvent {
+                    id: r.try_get("id").map_err(get)?,
+                    at: r.try_get("at").map_err(get)?,
+                    kind: r.try_get("kind").map_err(get)?,
+                    subject: r.try_get("subject").map_err(get)?,
+                    caller: r.try_get("caller").map_err(get)?,
+                    result: r.try_get("result").map_err(get)?,
+                    reason: r.try_get("reason").map_err(get)?,
+                    details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        events.reverse();
+        Ok(events)
+    }
+}
