@@ -128,8 +128,9 @@ async fn after_success(state: &AppState, key: &ApiKey, caller: Option<&str>, now
     if let Some(ip) = caller {
         let first_from_here = state.ephemeral.put_if_absent(&format!("apikey:seen:{}:{ip}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
         // The very first use of a key establishes its address; later new addresses stand out.
-        let used_before = key.last_used_from.as_deref().is_some_and(|from| from != ip);
-        if first_from_here && used_before {
+        let first_use = state.ephemeral.put_if_absent(&format!("apikey:used:{}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
+        let used_elsewhere = !first_use || key.last_used_from.as_deref().is_some_and(|from| from != ip);
+        if first_from_here && used_elsewhere {
             suspicious(state, key, Some(ip.to_string()), "use from a new address").await?;
         }
     }

@@ -4,9 +4,11 @@
 mod sso_support;
 mod support;
 
+mod api_keys;
 mod authorize;
 mod browser;
 mod cli;
+mod cli_api_keys;
 mod client_credentials;
 mod code_grant;
 mod discovery;
