@@ -15,8 +15,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let issuer = config.issuer().to_string();
     let state = server::build_state(config, stores, Arc::new(SystemClock)).await?;
-    println!("listening on {addr}");
-    println!("issuer {issuer}");
+    // Not println!: a closed stdout (a supervisor that stopped reading) must not stop the server.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {addr}\nissuer {issuer}");
+        let _ = out.flush();
+    }
     tracing::info!(%addr, %issuer, "sesame ready");
     server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");

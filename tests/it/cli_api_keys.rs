@@ -48,6 +48,7 @@ impl Env {
 
 struct Server {
     child: Child,
+    _stdout: BufReader<std::process::ChildStdout>,
     base: String,
 }
 
@@ -73,9 +74,10 @@ fn serve(env: &Env, cache_ttl: &str) -> Server {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
     assert!(line.starts_with("listening on"), "{line}: {}", std::fs::read_to_string(&log).unwrap_or_default());
-    Server { child, base: format!("http://127.0.0.1:{port}") }
+    Server { child, _stdout: stdout, base: format!("http://127.0.0.1:{port}") }
 }
 
 async fn exchange(server: &Server, key: &str) -> u16 {
