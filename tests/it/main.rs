@@ -14,6 +14,7 @@ mod code_grant;
 mod discovery;
 mod keys;
 mod logout;
+mod openid_rp;
 mod machine_support;
 mod readiness;
 mod sso;
