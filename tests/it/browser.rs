@@ -12,7 +12,7 @@ use sesame::admin::clients::{self, NewClient};
 use crate::sso_support::{add_user, pkce, PASSWORD};
 use crate::support::{backends, TestServer};
 
-struct Driver(Child);
+pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -30,7 +30,7 @@ fn find_binary(env: &str, names: &[&str]) -> Option<String> {
 }
 
 /// Starts chromedriver and a headless Chromium session, or says why it cannot.
-async fn start_browser(profile: &std::path::Path) -> Option<(Driver, WebDriver)> {
+pub async fn start_browser(profile: &std::path::Path) -> Option<(Driver, WebDriver)> {
     // The test binary links two rustls providers (ring via reqwest, aws-lc via fantoccini): pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (Some(driver_bin), Some(chromium)) = (
@@ -79,7 +79,7 @@ async fn start_app() -> String {
     base
 }
 
-async fn wait_for_url(browser: &WebDriver, prefix: &str) -> String {
+pub async fn wait_for_url(browser: &WebDriver, prefix: &str) -> String {
     for _ in 0..100 {
         let url = browser.current_url().await.unwrap().to_string();
         if url.starts_with(prefix) {

@@ -12,6 +12,7 @@ mod cli_api_keys;
 mod client_credentials;
 mod code_grant;
 mod discovery;
+mod examples;
 mod keys;
 mod logout;
 mod openid_rp;
