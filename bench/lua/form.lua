@@ -1,0 +1,9 @@
+-- POSTs a fixed form body (BODY) with Basic credentials (AUTH) to PATH.
+local path = os.getenv("PATH_") or "/token"
+local body = os.getenv("BODY")
+local auth = os.getenv("AUTH")
+request = function()
+  local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+  if auth and auth ~= "" then headers["Authorization"] = "Basic " .. auth end
+  return wrk.format("POST", path, headers, body)
+end

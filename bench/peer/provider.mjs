@@ -1,0 +1,55 @@
+// node-oidc-provider configured for the same work as sesame in the benchmark: a
+// client_credentials client with RS256 / ES256 / EdDSA JWT access tokens (resource indicators),
+// introspection and revocation on, a web client for the code + PKCE round, in-memory storage.
+import { generateKeyPairSync } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT);
+const issuer = `http://127.0.0.1:${port}`;
+const secret = process.env.CLIENT_SECRET;
+const jwk = (type, opts, alg) => ({ ...generateKeyPairSync(type, opts).privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: alg });
+const keys = [jwk('rsa', { modulusLength: 2048 }, 'RS256'), jwk('ec', { namedCurve: 'P-256' }, 'ES256'), jwk('ed25519', {}, 'EdDSA')];
+const algForResource = { 'https://api.example.com/': 'RS256', 'https://api-es256.example.com/': 'ES256', 'https://api-eddsa.example.com/': 'EdDSA' };
+
+const provider = new Provider(issuer, {
+  clients: [
+    { client_id: 'bench-cc', client_secret: secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], scope: 'api:read' },
+    { client_id: 'bench-rs', client_secret: secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+    { client_id: 'bench-web', client_secret: secret, grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['http://127.0.0.1:9/cb'] },
+  ],
+  jwks: { keys },
+  cookies: { keys: ['bench-only-cookie-key'] },
+  scopes: ['openid', 'offline_access', 'api:read'],
+  features: {
+    devInteractions: { enabled: true },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => 'https://api.example.com/',
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resource) => ({
+        scope: 'api:read',
+        audience: resource,
+        accessTokenTTL: 900,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: algForResource[resource] ?? 'RS256' } },
+      }),
+    },
+  },
+  // The bench user has consented once and for all, as sesame's first-party clients have.
+  loadExistingGrant: async (ctx) => {
+    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope('openid');
+    await grant.save();
+    ctx.oidc.session.ensureClientContainer(ctx.oidc.client.clientId);
+    ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId, grant.jti);
+    return grant;
+  },
+  findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+  ttl: { AccessToken: 900, ClientCredentials: 900, AuthorizationCode: 60, Session: 86400, Interaction: 600, Grant: 86400, IdToken: 900 },
+});
+provider.listen(port, '127.0.0.1', () => console.log(`listening on ${issuer}`));
