@@ -136,12 +136,17 @@ def start_sesame(binary, name, database_url, redis_url):
     # A live SSO session, a refresh token, and a pending login form for the login flood.
     query = form({"response_type": "code", "client_id": web["client_id"], "redirect_uri": "http://127.0.0.1:9/cb", "scope": "openid",
                   "code_challenge": CHALLENGE, "code_challenge_method": "S256"})
+    # One pending request to sign in with now; another, never completed, for the login flood.
+    _, h, _ = request(server.base, "GET", f"/authorize?{query}")
+    flood_page = request(server.base, "GET", header(h, "location"))[2].decode()
     _, h, _ = request(server.base, "GET", f"/authorize?{query}")
     login_path = header(h, "location")
     _, _, page = request(server.base, "GET", login_path)
     page = page.decode()
     hidden = lambda n: re.search(rf'name="{n}" value="([^"]*)"', page).group(1)
     login_body = form({"req": hidden("req"), "csrf": hidden("csrf"), "username": "alice", "password": PASSWORD})
+    flood_field = lambda n: re.search(rf'name="{n}" value="([^"]*)"', flood_page).group(1)
+    flood_body = form({"req": flood_field("req"), "csrf": flood_field("csrf"), "username": "alice", "password": PASSWORD})
     status, h, _ = request(server.base, "POST", "/login", {"Content-Type": "application/x-www-form-urlencoded"}, login_body)
     jar = cookies_from(h, {})
     cookie = f"sesame_session={jar['sesame_session']}"
@@ -162,7 +167,7 @@ def start_sesame(binary, name, database_url, redis_url):
         "cookie": cookie,
         "web_auth": web_auth,
         "refresh": refresh,
-        "login_body": login_body,
+        "login_body": flood_body,
     }
 
 
@@ -181,18 +186,26 @@ def start_peer():
     _, h, _ = request(server.base, "GET", authorize)
     cookies_from(h, jar)
     location = header(h, "location")
-    for _ in range(10):
+    for _ in range(12):
         cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
         if location.startswith("http://127.0.0.1:9/cb"):
             break
-        loc_path = urllib.parse.urlparse(location).path if location.startswith("http") else location
-        if re.fullmatch(r"/interaction/[^/]+", loc_path):
-            _, h, _ = request(server.base, "POST", f"{loc_path}/login", {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
-                              form({"login": "alice", "password": "x"}))
-        else:
-            _, h, _ = request(server.base, "GET", loc_path + ("?" + urllib.parse.urlparse(location).query if "?" in location else ""), {"Cookie": cookie})
+        parsed = urllib.parse.urlparse(location)
+        target = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+        status, h, page = request(server.base, "GET", target, {"Cookie": cookie})
         cookies_from(h, jar)
+        if status == 200:
+            # A devInteractions page (login or consent): submit its form.
+            page = page.decode()
+            action = urllib.parse.urlparse(re.search(r'<form[^>]*action="([^"]+)"', page).group(1)).path
+            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+            fields.update({"login": "alice", "password": "x"})
+            cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+            _, h, _ = request(server.base, "POST", action, {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}, form(fields))
+            cookies_from(h, jar)
         location = header(h, "location")
+        if location is None:
+            raise SystemExit(f"the peer's sign-in dance stopped at {target} ({status})")
     session_cookie = "; ".join(f"{k}={v}" for k, v in jar.items() if k.startswith("_session"))
     cc = basic("bench-cc", SECRET)
     return server, {
@@ -297,8 +310,8 @@ def main():
     targets = {}
     sesame, t = start_sesame(args.binary, "sesame", "sqlite://sesame.db", None)
     idle_rss = sesame.rss_kib()
-    ceiling = json.loads(subprocess.run(["cargo", "run", "--quiet", "--release", "--example", "sign_ceiling", "--", str(max(1, args.duration // 2))],
-                                        cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    ceiling_bin = os.path.join(os.path.dirname(args.binary), "sign-ceiling")
+    ceiling = json.loads(subprocess.run([ceiling_bin, str(max(1, args.duration // 2))], capture_output=True, text=True, check=True).stdout)
     print(f"signing ceiling (all cores, parsed key): {ceiling}", flush=True)
     targets["sesame"] = measure(sesame, t, args)
     flood = token_p99_under_login_flood(sesame, t, args)

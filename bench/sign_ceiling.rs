@@ -1,6 +1,6 @@
 //! The machine's signing ceiling: JWT access tokens signed per second by a loop over one parsed
 //! key on every core, with the payload the token endpoint signs. Prints one JSON object.
-//! Usage: cargo run --release --example sign_ceiling -- [seconds]
+//! Usage: cargo run --release --bin sign-ceiling -- [seconds]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

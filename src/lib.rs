@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod apikeys;
 pub mod audit;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;

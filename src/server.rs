@@ -18,6 +18,9 @@ use crate::store::ephemeral::{MemoryStore, RedisStore};
 use crate::store::sql::SqlStore;
 use crate::store::{Durable, Ephemeral};
 
+/// Clients are read on every token request; a change reaches every node within this time.
+const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Stores {
     pub durable: Arc<dyn Durable>,
     pub ephemeral: Arc<dyn Ephemeral>,
@@ -65,7 +68,8 @@ async fn assemble(config: Config, stores: Stores, clock: Arc<dyn Clock>, run_sch
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
         client_jwks: Arc::new(crate::oauth::client_jwks::ClientJwksCache::new()),
-        api_key_cache: Arc::new(crate::apikeys::cache::ApiKeyCache::new(config.api_keys.cache_ttl)),
+        api_key_cache: Arc::new(crate::apikeys::cache::new_cache(config.api_keys.cache_ttl)),
+        client_cache: Arc::new(crate::cache::TtlCache::new(CLIENT_CACHE_TTL, 10_000)),
         config: Arc::new(config),
         durable: stores.durable,
         ephemeral: stores.ephemeral,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::apikeys::cache::ApiKeyCache;
+use crate::cache::TtlCache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::keyring::KeyRing;
@@ -10,7 +11,7 @@ use crate::crypto::password::Passwords;
 use crate::metrics::Metrics;
 use crate::oauth::client_jwks::ClientJwksCache;
 use crate::oidc::discovery::Discovery;
-use crate::store::{Durable, Ephemeral};
+use crate::store::{Client, Durable, Ephemeral, StoreResult};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,10 +25,21 @@ pub struct AppState {
     pub discovery: Arc<Discovery>,
     pub client_jwks: Arc<ClientJwksCache>,
     pub api_key_cache: Arc<ApiKeyCache>,
+    pub client_cache: Arc<TtlCache<String, Option<Client>>>,
 }
 
 impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// A client by id, through a one-second cache: admin changes show within a second.
+    pub async fn client(&self, id: &str) -> StoreResult<Option<Client>> {
+        if let Some(cached) = self.client_cache.get(&id.to_string()) {
+            return Ok(cached);
+        }
+        let found = self.durable.client(id).await?;
+        self.client_cache.insert(id.to_string(), found.clone());
+        Ok(found)
     }
 }

@@ -43,6 +43,14 @@ pub struct KeySet {
 struct LoadedKey {
     stored: StoredSigningKey,
     pair: Arc<SigningKeyPair>,
+    /// For verifying tokens this key signed, parsed once.
+    verifier: Option<Arc<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>>,
+}
+
+fn verifier_for(public_jwk: &str) -> Option<Arc<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>> {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(public_jwk).ok()?;
+    let alg = jwk.common.key_algorithm?.to_string().parse().ok()?;
+    Some(Arc::new((jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?, alg)))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +83,11 @@ impl KeySet {
 
     pub fn public_jwk(&self, kid: &str) -> Option<&str> {
         self.keys.iter().find(|k| k.stored.kid == kid).map(|k| k.stored.public_jwk.as_str())
+    }
+
+    /// The parsed public key and algorithm of a published key.
+    pub fn verifier(&self, kid: &str) -> Option<Arc<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>> {
+        self.keys.iter().find(|k| k.stored.kid == kid).and_then(|k| k.verifier.clone())
     }
 
     pub fn info(&self, now: UnixTime, schedule: &Schedule) -> Vec<KeyInfo> {
@@ -166,17 +179,17 @@ impl KeyRing {
         if unchanged {
             return Ok(());
         }
-        let known: HashMap<&str, &Arc<SigningKeyPair>> = previous.keys.iter().map(|k| (k.stored.kid.as_str(), &k.pair)).collect();
+        let known: HashMap<&str, &LoadedKey> = previous.keys.iter().map(|k| (k.stored.kid.as_str(), k)).collect();
         let mut loaded = Vec::with_capacity(stored.len());
         for s in stored {
-            let pair = match known.get(s.kid.as_str()) {
-                Some(pair) => Arc::clone(pair),
+            let (pair, verifier) = match known.get(s.kid.as_str()) {
+                Some(k) => (Arc::clone(&k.pair), k.verifier.clone()),
                 None => {
                     let der = self.kek.open(&s.kid, &s.private_key_sealed)?;
-                    Arc::new(SigningKeyPair::from_pkcs8(&s.kid, &s.alg, &der)?)
+                    (Arc::new(SigningKeyPair::from_pkcs8(&s.kid, &s.alg, &der)?), verifier_for(&s.public_jwk))
                 }
             };
-            loaded.push(LoadedKey { stored: s, pair });
+            loaded.push(LoadedKey { stored: s, pair, verifier });
         }
         let (jwks, jwks_etag) = serialize_jwks(&loaded);
         self.current.store(Arc::new(KeySet { keys: loaded, jwks, jwks_etag }));

@@ -1,7 +1,6 @@
 //! Verification of JWTs this server signed (access tokens, ID tokens) against its own key set.
 
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{decode, decode_header, DecodingKey, Header, Validation};
+use jsonwebtoken::{decode, decode_header, Header, Validation};
 use serde::de::DeserializeOwned;
 
 use super::keyring::KeyRing;
@@ -38,19 +37,16 @@ pub fn verify_own_jwt<T: DeserializeOwned>(
         return Err(VerifyError::WrongType(typ));
     }
     let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
-    let set = keys.current();
-    let jwk_text = set.public_jwk(kid).ok_or(VerifyError::UnknownKey)?;
-    let jwk: Jwk = serde_json::from_str(jwk_text).map_err(|e| VerifyError::Invalid(e.to_string()))?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+    let verifier = keys.current().verifier(kid).ok_or(VerifyError::UnknownKey)?;
     // The algorithm comes from our key, never from the token's header.
-    let alg = jwk.common.key_algorithm.and_then(|a| a.to_string().parse().ok()).ok_or(VerifyError::UnknownKey)?;
+    let (key, alg) = (&verifier.0, verifier.1);
     let mut validation = Validation::new(alg);
     validation.set_issuer(&[issuer]);
     validation.validate_aud = false;
     validation.leeway = 0;
     validation.validate_exp = !allow_expired;
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    let data = decode::<T>(token, &key, &validation).map_err(|e| match e.kind() {
+    let data = decode::<T>(token, key, &validation).map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
         _ => VerifyError::Invalid(e.to_string()),
     })?;

@@ -51,7 +51,7 @@ pub async fn authenticate(state: &AppState, form: &OAuthForm, assertion: &str) -
     if form.get("client_id").is_some_and(|id| id != client_id) {
         return Err(fail("client_id differs from the assertion's subject"));
     }
-    let Some(client) = state.durable.client(&client_id).await? else { return Err(fail("client authentication failed")) };
+    let Some(client) = state.client(&client_id).await? else { return Err(fail("client authentication failed")) };
     if client.auth_method != AuthMethod::PrivateKeyJwt {
         return Err(fail(&format!("this client authenticates with {}", client.auth_method.as_str())));
     }

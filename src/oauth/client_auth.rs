@@ -35,7 +35,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthFor
     match presented {
         Presented::Basic { id, secret } | Presented::Post { id, secret } => {
             let method = if basic { AuthMethod::ClientSecretBasic } else { AuthMethod::ClientSecretPost };
-            let client = state.durable.client(&id).await?;
+            let client = state.client(&id).await?;
             // Hash the presented secret even for unknown clients: same work either way.
             let stored = client.as_ref().and_then(|c| c.secret_hash.clone()).unwrap_or_else(|| vec![0u8; 32]);
             let matches = secret_matches(&secret, &stored);
@@ -46,7 +46,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthFor
             }
         }
         Presented::Jwt { assertion } => super::client_assertion::authenticate(state, form, &assertion).await,
-        Presented::None { id } => match state.durable.client(&id).await? {
+        Presented::None { id } => match state.client(&id).await? {
             Some(c) if c.auth_method == AuthMethod::None => Ok(c),
             Some(_) => Err(fail("this client must authenticate")),
             None => Err(fail("client authentication failed")),

@@ -86,7 +86,7 @@ async fn start(state: &AppState, headers: &HeaderMap, params: &HashMap<String, S
 
 async fn resolve_target(state: &AppState, client_id: Option<&str>, redirect: Option<&str>, st: Option<&str>) -> Result<Result<Target, Response>, AppError> {
     let client = match client_id {
-        Some(id) => match state.durable.client(id).await? {
+        Some(id) => match state.client(id).await? {
             Some(c) => Some(c),
             None => return Ok(Err(error_page("Invalid sign-out request", "The application is not registered."))),
         },

@@ -93,5 +93,5 @@ async fn count(state: &AppState, key: &str) -> Result<i64, AppError> {
 }
 
 pub async fn client_name(state: &AppState, client_id: &str) -> Result<String, AppError> {
-    Ok(state.durable.client(client_id).await?.map(|c| c.name).unwrap_or_else(|| "an application".into()))
+    Ok(state.client(client_id).await?.map(|c| c.name).unwrap_or_else(|| "an application".into()))
 }

@@ -54,7 +54,7 @@ async fn start(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Resp
     let Some(client_id) = get("client_id") else {
         return Ok(error_page("Invalid request", "The request does not name an application (client_id)."));
     };
-    let Some(client) = state.durable.client(client_id).await? else {
+    let Some(client) = state.client(client_id).await? else {
         return Ok(error_page("Unknown application", "The application that sent you here is not registered."));
     };
     let redirect_uri = match checks::redirect_uri(&client, get("redirect_uri")) {
@@ -121,7 +121,7 @@ pub async fn resume(State(state): State<AppState>, headers: HeaderMap, Query(q):
         let Some(pending) = pending::load(&state, &q.req).await? else {
             return Ok(expired_page());
         };
-        let Some(client) = state.durable.client(&pending.client_id).await? else {
+        let Some(client) = state.client(&pending.client_id).await? else {
             return Ok(error_page("Unknown application", "The application is no longer registered."));
         };
         proceed(&state, &headers, &client, Some(q.req.clone()), pending).await
