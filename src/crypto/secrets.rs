@@ -23,6 +23,11 @@ pub fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// The SHA-256 of a secret in hex: a store key that does not reveal the secret.
+pub fn hash_hex(secret: &str) -> String {
+    hash_secret(secret).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Compares the hash of `presented` with `stored_hash` in constant time.
 pub fn secret_matches(presented: &str, stored_hash: &[u8]) -> bool {
     hash_secret(presented).ct_eq(stored_hash).into()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::crypto::secrets::{generate_secret, hash_secret};
+use crate::crypto::secrets::{generate_secret, hash_hex};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -33,14 +33,10 @@ pub struct Redemption {
     pub access_exp: Option<UnixTime>,
 }
 
-fn hex_hash(code: &str) -> String {
-    hash_secret(code).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub async fn issue(state: &AppState, code: &AuthorizationCode) -> Result<String, AppError> {
     let value = generate_secret();
     let bytes = serde_json::to_vec(code).map_err(|e| AppError::Internal(e.to_string()))?;
-    state.ephemeral.put(&format!("code:{}", hex_hash(&value)), &bytes, state.config.session.code_ttl).await?;
+    state.ephemeral.put(&format!("code:{}", hash_hex(&value)), &bytes, state.config.session.code_ttl).await?;
     Ok(value)
 }
 
@@ -58,7 +54,7 @@ pub enum Taken {
 
 /// Takes the code (at most one caller ever gets it) and leaves the redemption marker.
 pub async fn take(state: &AppState, value: &str) -> Result<Taken, AppError> {
-    let hash = hex_hash(value);
+    let hash = hash_hex(value);
     match state.ephemeral.take(&format!("code:{hash}")).await? {
         Some(bytes) => {
             state.ephemeral.put(&format!("coderedeemed:{hash}"), b"{}", marker_ttl(state)).await?;
@@ -73,6 +69,6 @@ pub async fn take(state: &AppState, value: &str) -> Result<Taken, AppError> {
 
 pub async fn record_redemption(state: &AppState, value: &str, redemption: &Redemption, _now: UnixTime) -> Result<(), AppError> {
     let bytes = serde_json::to_vec(redemption).map_err(|e| AppError::Internal(e.to_string()))?;
-    state.ephemeral.put(&format!("coderedeemed:{}", hex_hash(value)), &bytes, marker_ttl(state)).await?;
+    state.ephemeral.put(&format!("coderedeemed:{}", hash_hex(value)), &bytes, marker_ttl(state)).await?;
     Ok(())
 }

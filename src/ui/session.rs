@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
+use crate::crypto::secrets::{generate_secret, hash_hex, random_token};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -33,8 +33,7 @@ pub struct LoadedSession {
 }
 
 fn store_key(secret: &str) -> String {
-    let hash = hash_secret(secret);
-    format!("sess:{}", hash.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("sess:{}", hash_hex(secret))
 }
 
 fn cookie_secret(state: &AppState, headers: &HeaderMap) -> Option<String> {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checks::{Prompt, ResponseMode};
 use crate::clock::UnixTime;
-use crate::crypto::secrets::{hash_secret, random_token};
+use crate::crypto::secrets::{hash_hex, random_token};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -36,8 +36,7 @@ pub struct PendingAuthorization {
 }
 
 fn key(id: &str) -> String {
-    let hash = hash_secret(id);
-    format!("authz:{}", hash.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("authz:{}", hash_hex(id))
 }
 
 pub fn new_id() -> String {

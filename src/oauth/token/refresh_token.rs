@@ -2,7 +2,7 @@
 
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::access_token::{self, AccessTokenRequest};
-use crate::oauth::form::OAuthForm;
+use crate::oauth::form::{narrowed_scopes, OAuthForm};
 use crate::oauth::refresh::{self, NewRefreshGrant, Rotation};
 use crate::state::AppState;
 use crate::store::Client;
@@ -12,6 +12,10 @@ use super::TokenResponse;
 pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
     let presented = form.require("refresh_token")?;
     let now = state.now();
+    // Refuse a widened scope before rotating, so a bad request does not cost the client its token.
+    if let Some(found) = refresh::find(state, presented).await?.filter(|t| t.client_id == client.id) {
+        narrowed_scopes(&found.scopes, form.get("scope"))?;
+    }
     let token = match refresh::rotate(state, &client.id, presented, now).await? {
         Rotation::Rotated(t) | Rotation::GraceRetry(t) => t,
         Rotation::Reused => return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked").into()),
@@ -23,16 +27,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
         return Err(OAuthError::invalid_grant("the user of this grant can no longer sign in").into());
     }
     // Narrowing is allowed for this access token; the family keeps its original scopes.
-    let scopes = match form.get("scope") {
-        None => token.scopes.clone(),
-        Some(asked) => {
-            let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
-            if let Some(extra) = asked.iter().find(|s| !token.scopes.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!("scope `{extra}` was not granted")).into());
-            }
-            asked
-        }
-    };
+    let scopes = narrowed_scopes(&token.scopes, form.get("scope"))?;
     let access = access_token::issue(
         state,
         AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(state, client, &token.sub, &scopes) },

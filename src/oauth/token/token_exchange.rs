@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use crate::apikeys::{self, Rejection};
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::access_token::{self, AccessTokenRequest};
-use crate::oauth::form::OAuthForm;
+use crate::oauth::form::{narrowed_scopes, OAuthForm};
 use crate::state::AppState;
 
 use super::client_credentials::resources;
@@ -26,16 +26,7 @@ pub async fn exchange_api_key(state: &AppState, form: &OAuthForm, caller: IpAddr
         Err(Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
         Err(r) => return Err(OAuthError::invalid_grant(format!("the API key cannot be exchanged: {}", r.reason())).into()),
     };
-    let scopes = match form.get("scope") {
-        None => key.scopes.clone(),
-        Some(asked) => {
-            let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
-            if let Some(extra) = asked.iter().find(|s| !key.scopes.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!("scope `{extra}` is not granted to this key")).into());
-            }
-            asked
-        }
-    };
+    let scopes = narrowed_scopes(&key.scopes, form.get("scope"))?;
     let mut audience = resources(form.resources())?;
     if let Some(aud) = form.get("audience") {
         audience.push(aud.to_string());
