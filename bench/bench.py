@@ -131,7 +131,8 @@ def start_sesame(binary, name, database_url, redis_url):
         c = cli("client", "add", "--name", f"cc-{alg}", "--grant-type", "client_credentials", "--scope", "api:read", "--access-token-alg", alg)
         clients[alg] = (c["client_id"], c["client_secret"])
     rs = cli("client", "add", "--name", "rs", "--grant-type", "client_credentials", "--scope", "introspect")
-    web = cli("client", "add", "--name", "web", "--first-party", "--redirect-uri", "http://127.0.0.1:9/cb")
+    # Like the peer's web client in this round: no refresh token (the peer issues none without offline_access).
+    web = cli("client", "add", "--name", "web", "--first-party", "--redirect-uri", "http://127.0.0.1:9/cb", "--grant-type", "authorization_code")
     server = Server(name, [binary, "serve"], {k: v for k, v in env.items() if k != "_CWD"}, workdir, port)
     # A live SSO session, a refresh token, and a pending login form for the login flood.
     query = form({"response_type": "code", "client_id": web["client_id"], "redirect_uri": "http://127.0.0.1:9/cb", "scope": "openid",
@@ -153,7 +154,14 @@ def start_sesame(binary, name, database_url, redis_url):
     _, h, _ = request(server.base, "GET", header(h, "location"), {"Cookie": cookie})
     code = urllib.parse.parse_qs(urllib.parse.urlparse(header(h, "location")).query)["code"][0]
     web_auth = basic(web["client_id"], web["client_secret"])
-    _, _, body = request(server.base, "POST", "/token", {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {web_auth}"},
+    request(server.base, "POST", "/token", {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {web_auth}"},
+            form({"grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:9/cb", "code_verifier": VERIFIER}))
+    # A refresh token to introspect, from a client that may have them (same session: no login).
+    offline = cli("client", "add", "--name", "offline", "--first-party", "--redirect-uri", "http://127.0.0.1:9/cb")
+    offline_query = query.replace(urllib.parse.quote(web["client_id"]), urllib.parse.quote(offline["client_id"]))
+    _, h, _ = request(server.base, "GET", f"/authorize?{offline_query}", {"Cookie": cookie})
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(header(h, "location")).query)["code"][0]
+    _, _, body = request(server.base, "POST", "/token", {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic(offline['client_id'], offline['client_secret'])}"},
                          form({"grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:9/cb", "code_verifier": VERIFIER}))
     refresh = json.loads(body)["refresh_token"]
     return server, {
