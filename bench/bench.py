@@ -134,6 +134,8 @@ def start_sesame(binary, name, database_url, redis_url):
     # Like the peer's web client in this round: no refresh token (the peer issues none without offline_access).
     web = cli("client", "add", "--name", "web", "--first-party", "--redirect-uri", "http://127.0.0.1:9/cb", "--grant-type", "authorization_code")
     server = Server(name, [binary, "serve"], {k: v for k, v in env.items() if k != "_CWD"}, workdir, port)
+    time.sleep(1)
+    server.idle_rss = server.rss_kib()
     # A live SSO session, a refresh token, and a pending login form for the login flood.
     query = form({"response_type": "code", "client_id": web["client_id"], "redirect_uri": "http://127.0.0.1:9/cb", "scope": "openid",
                   "code_challenge": CHALLENGE, "code_challenge_method": "S256"})
@@ -317,7 +319,7 @@ def main():
 
     targets = {}
     sesame, t = start_sesame(args.binary, "sesame", "sqlite://sesame.db", None)
-    idle_rss = sesame.rss_kib()
+    idle_rss = sesame.idle_rss
     ceiling_bin = os.path.join(os.path.dirname(args.binary), "sign-ceiling")
     ceiling = json.loads(subprocess.run([ceiling_bin, str(max(1, args.duration // 2))], capture_output=True, text=True, check=True).stdout)
     print(f"signing ceiling (all cores, parsed key): {ceiling}", flush=True)
