@@ -32,6 +32,8 @@ pub enum JwksError {
 
 impl ClientJwksCache {
     pub fn new() -> Self {
+        // reqwest is built without a TLS provider of its own: aws-lc, as for everything else.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())

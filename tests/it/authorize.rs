@@ -1,9 +1,15 @@
 //! The authorization endpoint's refusals: a page before the client is proven, a redirect after.
 
-use crate::sso_support::*;
-use crate::support::{backends, Backend, TestServer};
+use crate::support::harness::Tests;
+use crate::support::sso::*;
+use crate::support::{Backend, TestServer};
 
-#[tokio::test]
+pub fn tests(t: &mut Tests) {
+    t.test("unproven_client_or_redirect_uri_gets_a_page_never_a_redirect", unproven_client_or_redirect_uri_gets_a_page_never_a_redirect)
+        .each_backend("invalid_requests_are_sent_back_to_a_proven_redirect_uri", invalid_requests_are_sent_back_to_a_proven_redirect_uri)
+        .test("a_client_with_several_redirect_uris_must_name_one", a_client_with_several_redirect_uris_must_name_one);
+}
+
 async fn unproven_client_or_redirect_uri_gets_a_page_never_a_redirect() {
     let server = TestServer::start(Backend::Embedded).await;
     let app = add_client(&server, "App", false, false).await;
@@ -30,9 +36,8 @@ async fn unproven_client_or_redirect_uri_gets_a_page_never_a_redirect() {
     }
 }
 
-#[tokio::test]
-async fn invalid_requests_are_sent_back_to_a_proven_redirect_uri() {
-    for backend in backends() {
+async fn invalid_requests_are_sent_back_to_a_proven_redirect_uri(backend: Backend) {
+    {
         let server = TestServer::start(backend).await;
         let app = add_client(&server, "App", false, false).await;
         let spa = add_client(&server, "Spa", false, true).await;
@@ -70,7 +75,6 @@ async fn invalid_requests_are_sent_back_to_a_proven_redirect_uri() {
     }
 }
 
-#[tokio::test]
 async fn a_client_with_several_redirect_uris_must_name_one() {
     let server = TestServer::start(Backend::Embedded).await;
     let mut spec = sesame::admin::clients::NewClient::new("Multi");

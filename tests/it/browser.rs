@@ -32,7 +32,7 @@ fn find_binary(env: &str, names: &[&str]) -> Option<String> {
 /// Starts chromedriver and a headless Chromium session, or says why it cannot.
 pub async fn start_browser(profile: &std::path::Path) -> Option<(Driver, WebDriver)> {
     // The test binary links two rustls providers (ring via reqwest, aws-lc via fantoccini): pick one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (Some(driver_bin), Some(chromium)) = (
         find_binary("SESAME_TEST_CHROMEDRIVER", &["chromedriver"]),
         find_binary("SESAME_TEST_CHROMIUM", &["chromium", "chromium-browser"]),

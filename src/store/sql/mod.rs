@@ -6,6 +6,7 @@ mod audit;
 mod clients;
 mod consents;
 mod keys;
+mod migrations;
 mod refresh_tokens;
 mod users;
 
@@ -13,13 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 use super::{Durable, StoreError, StoreResult};
-
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -57,7 +54,7 @@ impl SqlStore {
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
-        let migrator = if self.backend == "sqlite" { &SQLITE_MIGRATIONS } else { &POSTGRES_MIGRATIONS };
+        let migrator = if self.backend == "sqlite" { migrations::sqlite() } else { migrations::postgres() };
         migrator.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
 

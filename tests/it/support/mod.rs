@@ -1,6 +1,10 @@
 //! Test servers, isolated per test: a fresh SQLite file or PostgreSQL schema, a fresh Redis
 //! key prefix, a fresh key-encryption key.
 
+pub mod harness;
+pub mod machine;
+pub mod sso;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,22 +26,11 @@ pub enum Backend {
 }
 
 pub fn database_url() -> Option<String> {
-    std::env::var("SESAME_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+    harness::environment().database_url.clone()
 }
 
 pub fn redis_url() -> Option<String> {
-    std::env::var("SESAME_TEST_REDIS_URL").ok().filter(|s| !s.is_empty())
-}
-
-/// The backends to run on: always the embedded one; PostgreSQL + Redis when configured.
-pub fn backends() -> Vec<Backend> {
-    let mut out = vec![Backend::Embedded];
-    match (database_url(), redis_url()) {
-        (Some(_), Some(_)) => out.push(Backend::External),
-        (None, None) => {}
-        _ => panic!("set both SESAME_TEST_DATABASE_URL and SESAME_TEST_REDIS_URL, or neither"),
-    }
-    out
+    harness::environment().redis_url.clone()
 }
 
 pub fn unique(prefix: &str) -> String {
