@@ -262,9 +262,16 @@ impl Config {
             None => {}
         }
         figment = figment.merge(Env::prefixed("SESAME_").split("__").ignore(&NOT_SETTINGS));
-        let config: Config = figment.extract().map_err(|e| {
-            ConfigError(e.into_iter().map(|e| e.to_string()).collect())
-        })?;
+        Self::extract(figment)
+    }
+
+    /// Defaults, then the settings in `toml` (no file, no environment); then validates.
+    pub fn from_toml(toml: &str) -> Result<Self, ConfigError> {
+        Self::extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml)))
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
         config.validate()?;
         Ok(config)
     }
@@ -464,5 +471,28 @@ mod tests {
         c.keys.prepublish = Duration::from_secs(60);
         c.keys.jwks_max_age = Duration::from_secs(300);
         assert!(c.validate().unwrap_err().to_string().contains("jwks_max_age"));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Durations in `sesame.toml` are read as written, whatever the unit.
+            #[test]
+            fn durations_are_read_as_written(n in 1u64..10_000, unit in prop::sample::select(vec![("s", 1u64), ("m", 60), ("h", 3600)])) {
+                let config = Config::from_toml(&format!("[tokens]\naccess_token_ttl = \"{n}{}\"\n", unit.0));
+                prop_assert_eq!(config.unwrap().tokens.access_token_ttl, Duration::from_secs(n * unit.1));
+            }
+
+            /// Any text is a valid configuration or at least one reason, never a panic.
+            #[test]
+            fn any_text_is_accepted_or_explained(text in "[ -~\n]{0,120}") {
+                if let Err(e) = Config::from_toml(&text) {
+                    prop_assert!(!e.0.is_empty());
+                }
+            }
+        }
     }
 }

@@ -47,4 +47,33 @@ mod tests {
         assert_eq!(client_ip("198.51.100.1:5".parse().unwrap(), &h, &proxies), "198.51.100.1".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip("10.0.0.1:5".parse().unwrap(), &HeaderMap::new(), &proxies), "10.0.0.1".parse::<IpAddr>().unwrap());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn v4() -> impl Strategy<Value = IpAddr> {
+            any::<[u8; 4]>().prop_map(|b| IpAddr::from(b))
+        }
+
+        proptest! {
+            /// The answer is the peer or one of the hops sent, and an untrusted peer is always
+            /// the answer, whatever it forwards.
+            #[test]
+            fn the_answer_is_the_peer_or_a_sent_hop(peer in v4(), hops in prop::collection::vec(v4(), 0..6), junk in "[ -~]{0,12}") {
+                let mut h = HeaderMap::new();
+                let list: Vec<String> = hops.iter().map(|ip| ip.to_string()).chain([junk]).collect();
+                if let Ok(v) = list.join(", ").parse() {
+                    h.insert("x-forwarded-for", v);
+                }
+                let proxies = vec!["10.0.0.0/8".to_string()];
+                let ip = client_ip(SocketAddr::new(peer, 443), &h, &proxies);
+                prop_assert!(ip == peer || hops.contains(&ip));
+                if !trusted(peer, &proxies) {
+                    prop_assert_eq!(ip, peer);
+                }
+            }
+        }
+    }
 }

@@ -76,4 +76,31 @@ mod tests {
         assert_eq!(parse("not a key"), None);
         assert_eq!(parse(""), None);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// CRC32 catches every single-character change; the key is then refused offline.
+            #[test]
+            fn any_one_character_change_is_refused(env in prop::sample::select(ENVS.to_vec()), at in any::<prop::sample::Index>(), with in "[0-9A-Za-z_]") {
+                let key = generate(env);
+                let i = at.index(key.len());
+                let original = key.as_bytes()[i] as char;
+                let replacement = with.chars().next().unwrap();
+                prop_assume!(original != replacement);
+                let mut changed = key.clone();
+                changed.replace_range(i..i + 1, &with);
+                prop_assert_eq!(parse(&changed), None, "{} accepted", changed);
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(text in ".{0,100}") {
+                let _ = parse(&text);
+                prop_assert!(text.starts_with(&display_prefix(&text)));
+            }
+        }
+    }
 }

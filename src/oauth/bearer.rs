@@ -73,3 +73,41 @@ pub async fn authorize(state: &AppState, token: &str, required_scope: &'static s
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn with(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(name.clone(), value.parse().unwrap());
+        }
+        h
+    }
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    proptest! {
+        /// RFC 6750 §2.1 and §2.2: the token comes back unchanged from the header (any scheme
+        /// case) or from a POSTed form; sent in both places it is refused.
+        #[test]
+        fn a_token_is_taken_from_exactly_one_place(token in "[A-Za-z0-9._~+/-]{1,80}=*", scheme in "(?i:bearer)") {
+            let header_only = with(&[(header::AUTHORIZATION, &format!("{scheme} {token}"))]);
+            prop_assert_eq!(bearer(&Method::GET, &header_only, b"").ok(), Some(token.clone()));
+            let body: String = form_urlencoded::Serializer::new(String::new()).append_pair("access_token", &token).finish();
+            let form_only = with(&[(header::CONTENT_TYPE, FORM)]);
+            prop_assert_eq!(bearer(&Method::POST, &form_only, body.as_bytes()).ok(), Some(token.clone()));
+            prop_assert!(bearer(&Method::GET, &form_only, body.as_bytes()).is_err(), "a GET body is not a place for tokens");
+            let both = with(&[(header::AUTHORIZATION, &format!("Bearer {token}")), (header::CONTENT_TYPE, FORM)]);
+            prop_assert_eq!(bearer(&Method::POST, &both, body.as_bytes()).unwrap_err().status, StatusCode::BAD_REQUEST);
+        }
+
+        #[test]
+        fn odd_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = bearer(&Method::POST, &with(&[(header::CONTENT_TYPE, FORM)]), &body);
+        }
+    }
+}

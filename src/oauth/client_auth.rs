@@ -93,7 +93,7 @@ fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthEr
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before Base64.
-fn decode_basic(encoded: &str) -> Option<(String, String)> {
+pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let raw = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
     let (id, secret) = raw.split_once(':')?;
     let decode = |s: &str| -> Option<String> {
@@ -138,5 +138,35 @@ mod tests {
         assert_eq!(presented(&HeaderMap::new(), &form).unwrap_err().code, "invalid_request");
         let form = OAuthForm::parse(b"client_id=other").unwrap();
         assert_eq!(presented(&basic("a", "b"), &form).unwrap_err().code, "invalid_request");
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn urlencode(s: &str) -> String {
+            url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+        }
+
+        proptest! {
+            /// RFC 6749 §2.3.1: whatever the client's id and secret, encoding then decoding returns them.
+            #[test]
+            fn basic_credentials_round_trip(id in ".{1,40}", secret in ".{0,60}") {
+                let header = STANDARD.encode(format!("{}:{}", urlencode(&id), urlencode(&secret)));
+                prop_assert_eq!(decode_basic(&header), Some((id, secret)));
+            }
+
+            #[test]
+            fn garbage_is_refused_without_panic(text in ".{0,80}") {
+                let _ = decode_basic(&text);
+            }
+
+            #[test]
+            fn two_methods_are_never_accepted(id in "[a-z]{1,10}", secret in "[a-z]{1,10}") {
+                let form = OAuthForm::parse(format!("client_id={id}&client_secret={secret}").as_bytes()).unwrap();
+                prop_assert_eq!(presented(&basic(&id, &secret), &form).unwrap_err().code, "invalid_request");
+            }
+        }
     }
 }

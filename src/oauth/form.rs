@@ -113,4 +113,54 @@ mod tests {
         assert!(f.require("a").is_err());
         assert_eq!(f.get("b"), Some("x"));
     }
+
+    mod properties {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn encode(pairs: &[(String, String)]) -> String {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs {
+                s.append_pair(k, v);
+            }
+            s.finish()
+        }
+
+        proptest! {
+            #[test]
+            fn unique_parameters_round_trip(params in prop::collection::btree_map("[^\\x00]{1,12}", ".{0,24}", 0..8)) {
+                let params: BTreeMap<String, String> = params.into_iter().filter(|(k, _)| k != "resource").collect();
+                let pairs: Vec<(String, String)> = params.clone().into_iter().collect();
+                let form = OAuthForm::parse(encode(&pairs).as_bytes()).unwrap();
+                for (k, v) in &params {
+                    prop_assert_eq!(form.get(k), Some(v.as_str()).filter(|v| !v.is_empty()));
+                }
+            }
+
+            #[test]
+            fn any_repeated_parameter_is_refused(name in "[a-z_]{1,12}", a in ".{0,8}", b in ".{0,8}", others in prop::collection::vec(("[a-z]{13,14}", ".{0,8}"), 0..4)) {
+                prop_assume!(name != "resource");
+                let mut pairs = others;
+                pairs.insert(0, (name.clone(), a));
+                pairs.push((name, b));
+                prop_assert_eq!(OAuthForm::parse(encode(&pairs).as_bytes()).unwrap_err().code, "invalid_request");
+                prop_assert!(parse_unique(encode(&pairs).as_bytes()).is_err());
+            }
+
+            #[test]
+            fn resources_keep_their_order(resources in prop::collection::vec("https://[a-z]{1,8}\\.example/[ -~]{0,10}", 0..5)) {
+                let pairs: Vec<(String, String)> = resources.iter().map(|r| ("resource".to_string(), r.clone())).collect();
+                let form = OAuthForm::parse(encode(&pairs).as_bytes()).unwrap();
+                prop_assert_eq!(form.resources(), &resources[..]);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+                let _ = OAuthForm::parse(&body);
+            }
+        }
+    }
 }

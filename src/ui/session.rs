@@ -37,15 +37,20 @@ fn store_key(secret: &str) -> String {
 }
 
 fn cookie_secret(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let name = &state.config.session.cookie_name;
+    cookie_value(headers, &state.config.session.cookie_name).map(str::to_string)
+}
+
+/// The value of cookie `name` (RFC 6265 §4.2.1 pairs, the first of that name), when it is a
+/// plausible session secret: non-empty and at most 64 bytes.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.to_string())
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
         .filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
@@ -117,4 +122,38 @@ pub fn set_cookie(state: &AppState, secret: &str) -> HeaderValue {
 
 pub fn clear_cookie(state: &AppState) -> HeaderValue {
     cookie(state, "", 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn headers(lines: &[String]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for line in lines {
+            h.append(header::COOKIE, line.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_first_cookie_of_the_name_wins_and_odd_ones_are_ignored() {
+        let h = headers(&["a=1; sesame_session=abc; sesame_session=def".into(), "sesame_session=ghi".into()]);
+        assert_eq!(cookie_value(&h, "sesame_session"), Some("abc"));
+        assert_eq!(cookie_value(&headers(&["sesame_session=".into()]), "sesame_session"), None);
+        assert_eq!(cookie_value(&headers(&[format!("sesame_session={}", "x".repeat(65))]), "sesame_session"), None);
+        assert_eq!(cookie_value(&headers(&["xsesame_session=abc".into()]), "sesame_session"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn a_session_cookie_is_found_among_others(value in "[A-Za-z0-9_-]{1,64}", before in prop::collection::vec(("[a-z]{1,8}", "[A-Za-z0-9]{0,10}"), 0..4)) {
+            let mut pairs: Vec<String> = before.iter().filter(|(k, _)| k != "sesame_session").map(|(k, v)| format!("{k}={v}")).collect();
+            pairs.push(format!("sesame_session={value}"));
+            let h = headers(&[pairs.join("; ")]);
+            prop_assert_eq!(cookie_value(&h, "sesame_session"), Some(value.as_str()));
+        }
+    }
 }

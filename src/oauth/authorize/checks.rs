@@ -184,4 +184,61 @@ mod tests {
         assert_eq!(max_age(Some("0")).unwrap(), Some(0));
         assert!(max_age(Some("-1")).is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Only a byte-for-byte registered URI passes (RFC 9700 §4.1.3): no prefix, case or
+            /// trailing-character tolerance.
+            #[test]
+            fn redirect_uri_matches_exactly(suffix in "[ -~]{0,12}", upper in any::<bool>()) {
+                let c = client(false);
+                let registered = c.redirect_uris[0].clone();
+                let mut asked = format!("{registered}{suffix}");
+                if upper {
+                    asked = asked.to_uppercase();
+                }
+                prop_assert_eq!(redirect_uri(&c, Some(&asked)).is_ok(), asked == registered);
+            }
+
+            /// The granted scopes are the asked ones, deduplicated, in order, all within the client's.
+            #[test]
+            fn scopes_are_a_deduplicated_subset(asked in prop::collection::vec(prop::sample::select(vec!["openid", "email", "offline_access", "admin", ""]), 0..8)) {
+                let text = asked.join(" ");
+                match scopes(&client(false), Some(&text)) {
+                    Ok(granted) => {
+                        prop_assert!(!asked.contains(&"admin"));
+                        let mut expected: Vec<String> = Vec::new();
+                        for s in asked.iter().filter(|s| !s.is_empty()) {
+                            if !expected.iter().any(|e| e == s) {
+                                expected.push(s.to_string());
+                            }
+                        }
+                        prop_assert_eq!(granted, expected);
+                    }
+                    Err(_) => prop_assert!(asked.contains(&"admin") || asked.iter().all(|s| s.is_empty())),
+                }
+            }
+
+            /// A verifier matches exactly the challenge computed from it.
+            #[test]
+            fn pkce_verifier_matches_only_its_challenge(verifier in "[A-Za-z0-9._~-]{43,128}", other in "[A-Za-z0-9._~-]{43,128}") {
+                use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                use base64::Engine;
+                use sha2::{Digest, Sha256};
+                let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                prop_assert!(verifier_matches(&challenge, &verifier));
+                prop_assert_eq!(verifier_matches(&challenge, &other), other == verifier);
+            }
+
+            #[test]
+            fn prompt_none_never_combines(values in prop::collection::vec(prop::sample::select(vec!["none", "login", "consent", "select_account"]), 0..4)) {
+                let p = prompt(Some(&values.join(" "))).unwrap_or_default();
+                prop_assert!(!(p.none && (p.login || p.consent)));
+            }
+        }
+    }
 }
