@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{from_json, map_err, to_json, SqlStore};
+use super::{from_json, json_value, map_err, to_json, SqlStore};
 use crate::clock::UnixTime;
 use crate::store::{ApiKey, ApiKeyStore, StoreError, StoreResult};
 
@@ -23,7 +23,7 @@ fn key_from_row(row: &AnyRow) -> StoreResult<ApiKey> {
         expires_at: row.try_get("expires_at").map_err(get)?,
         cidrs: from_json(&row.try_get::<String, _>("cidrs").map_err(get)?)?,
         rate_limit_per_minute: row.try_get("rate_limit_per_minute").map_err(get)?,
-        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        metadata: json_value(&metadata, "api_keys.metadata")?,
         last_used_at: row.try_get("last_used_at").map_err(get)?,
         last_used_from: row.try_get("last_used_from").map_err(get)?,
         revoked_at: row.try_get("revoked_at").map_err(get)?,

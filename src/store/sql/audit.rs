@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{map_err, SqlStore};
+use super::{json_value, map_err, SqlStore};
 use crate::store::{AuditEvent, AuditStore, StoreError, StoreResult};
 
 #[async_trait]
@@ -42,7 +42,7 @@ impl AuditStore for SqlStore {
                     caller: r.try_get("caller").map_err(get)?,
                     result: r.try_get("result").map_err(get)?,
                     reason: r.try_get("reason").map_err(get)?,
-                    details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                    details: json_value(&details, "audit_events.details")?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

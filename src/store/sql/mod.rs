@@ -92,3 +92,20 @@ fn to_json(list: &[String]) -> String {
 fn from_json(text: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(text).map_err(|e| StoreError::Other(format!("corrupt list column: {e}")))
 }
+
+/// A JSON document column (metadata, audit details): corrupt text is an error, never a silent null.
+fn json_value(text: &str, column: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("corrupt {column} column: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_json_columns_are_errors_not_nulls() {
+        assert!(matches!(json_value("{\"a\":", "t.c"), Err(StoreError::Other(m)) if m.contains("t.c")));
+        assert_eq!(json_value("null", "t.c").unwrap(), serde_json::Value::Null);
+        assert!(from_json("[1,").is_err());
+    }
+}
