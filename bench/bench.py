@@ -346,6 +346,13 @@ def main():
         json.dump(report, f, indent=2)
     print_table(report)
     print(f"\nJSON: {os.path.relpath(os.path.join(RESULTS, 'results.json'), ROOT)}")
+    if args.smoke:
+        broken = [f"{target}: {name} ({r['rps']:.0f} req/s, {r['errors']} errors)"
+                  for target, results in targets.items() for name, r in results.items() if r["rps"] <= 0 or r["errors"] > 0]
+        if broken:
+            print("smoke run FAILED:\n  " + "\n  ".join(broken), file=sys.stderr)
+            sys.exit(1)
+        print("smoke run: every scenario answered, no errors")
 
 
 def print_table(report):
