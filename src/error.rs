@@ -4,6 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::admin::AdminError;
 use crate::store::StoreError;
 
 /// An RFC 6749 §5.2 error (and its relatives from RFC 6750, 7009, 8693, OIDC).
@@ -140,5 +141,153 @@ impl IntoResponse for EndpointError {
             Self::OAuth(e) => e.into_response(),
             Self::App(e) => e.into_response(),
         }
+    }
+}
+
+/// A refusal at an endpoint that takes bearer tokens (userinfo, the admin API), per RFC 6750 §3:
+/// the challenge is data here and rendered once, below.
+#[derive(Debug)]
+pub enum BearerError {
+    /// No token at all: 401 with a bare challenge (RFC 6750 §3.1 gives no error code then).
+    Missing,
+    /// 400 `invalid_request`: the token was sent in two places, or the body is malformed.
+    InvalidRequest(&'static str),
+    /// 401 `invalid_token`: bad signature, expired, revoked, or its user is gone.
+    InvalidToken(&'static str),
+    /// 403 `insufficient_scope`.
+    InsufficientScope(&'static str),
+    /// Our failure, not the caller's.
+    App(AppError),
+}
+
+impl From<StoreError> for BearerError {
+    fn from(e: StoreError) -> Self {
+        Self::App(AppError::Store(e))
+    }
+}
+
+impl From<AppError> for BearerError {
+    fn from(e: AppError) -> Self {
+        Self::App(e)
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = match self {
+            Self::Missing => (StatusCode::UNAUTHORIZED, None, "a bearer token is required"),
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), d),
+            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), d),
+            Self::InsufficientScope(d) => (StatusCode::FORBIDDEN, Some("insufficient_scope"), d),
+            Self::App(e) => return e.into_response(),
+        };
+        // Descriptions are our own fixed texts: nothing a caller sent reaches the header.
+        let challenge = match code {
+            Some(code) => format!("Bearer realm=\"sesame\", error=\"{code}\", error_description=\"{description}\""),
+            None => "Bearer realm=\"sesame\"".to_string(),
+        };
+        let body = ErrorBody { error: code.unwrap_or("invalid_request"), error_description: description };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        no_store(headers);
+        response
+    }
+}
+
+/// The admin API's answers on failure: JSON like the OAuth errors; validation messages are
+/// ours to show, store failures are logged and answered 503 or 500 without their text.
+#[derive(Debug)]
+pub enum AdminApiError {
+    Bearer(BearerError),
+    Admin(AdminError),
+}
+
+impl From<BearerError> for AdminApiError {
+    fn from(e: BearerError) -> Self {
+        Self::Bearer(e)
+    }
+}
+
+impl From<AdminError> for AdminApiError {
+    fn from(e: AdminError) -> Self {
+        Self::Admin(e)
+    }
+}
+
+impl IntoResponse for AdminApiError {
+    fn into_response(self) -> Response {
+        let e = match self {
+            Self::Bearer(e) => return e.into_response(),
+            Self::Admin(e) => e,
+        };
+        let (status, code) = match &e {
+            AdminError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AdminError::Store(_) | AdminError::Password(_) | AdminError::Internal(_) => {
+                let app = match e {
+                    AdminError::Store(s) => AppError::Store(s),
+                    other => AppError::Internal(other.to_string()),
+                };
+                return app.into_response();
+            }
+        };
+        let description = e.to_string();
+        let mut response = (status, axum::Json(ErrorBody { error: code, error_description: &description })).into_response();
+        no_store(response.headers_mut());
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn parts(r: Response) -> (StatusCode, String, Option<String>) {
+        let status = r.status();
+        let challenge = r.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_string());
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap(), challenge)
+    }
+
+    #[tokio::test]
+    async fn store_failures_are_503_or_500_and_never_show_their_text() {
+        let secret = "connection to 10.1.2.3:5432 refused (password=hunter2)";
+        for (err, status) in [
+            (AdminApiError::Admin(AdminError::Store(StoreError::Unavailable(secret.into()))), StatusCode::SERVICE_UNAVAILABLE),
+            (AdminApiError::Admin(AdminError::Store(StoreError::Other(secret.into()))), StatusCode::INTERNAL_SERVER_ERROR),
+            (AdminApiError::Admin(AdminError::Internal(secret.into())), StatusCode::INTERNAL_SERVER_ERROR),
+            (AdminApiError::Bearer(BearerError::from(StoreError::Unavailable(secret.into()))), StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            let (got, body, _) = parts(err.into_response()).await;
+            assert_eq!(got, status);
+            assert!(!body.contains("10.1.2.3") && !body.contains("hunter2"), "{body}");
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert!(matches!(json["error"].as_str(), Some("temporarily_unavailable" | "server_error")));
+        }
+    }
+
+    #[tokio::test]
+    async fn bearer_refusals_carry_their_rfc_6750_challenge() {
+        let (status, _, challenge) = parts(BearerError::Missing.into_response()).await;
+        assert_eq!((status, challenge.as_deref()), (StatusCode::UNAUTHORIZED, Some("Bearer realm=\"sesame\"")));
+        let (status, body, challenge) = parts(BearerError::InsufficientScope("needs x").into_response()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(challenge.unwrap().contains("error=\"insufficient_scope\""));
+        assert!(body.contains("\"error\":\"insufficient_scope\""));
+        let (status, _, challenge) = parts(BearerError::InvalidRequest("two places").into_response()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(challenge.unwrap().contains("error=\"invalid_request\""));
+    }
+
+    #[tokio::test]
+    async fn validation_messages_are_shown_to_admins() {
+        let (status, body, _) = parts(AdminApiError::Admin(AdminError::Invalid("rate-limit must be at least 1".into())).into_response()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("rate-limit must be at least 1"));
+        let (status, _, _) = parts(AdminApiError::Admin(AdminError::NotFound("API key x".into())).into_response()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }

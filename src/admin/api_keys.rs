@@ -224,7 +224,7 @@ pub struct KeyTest {
 /// Checks a key as a resource server would (without a caller address).
 pub async fn test(state: &AppState, key: &str) -> Result<KeyTest, AdminError> {
     let started = Instant::now();
-    let outcome = apikeys::verify(state, key, None).await.map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let outcome = apikeys::verify(state, key, None).await?;
     let lookup_micros = started.elapsed().as_micros();
     Ok(match outcome {
         Ok(k) => KeyTest { valid: true, reason: None, key: Some(k), lookup_micros },

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::api_keys::{self, Admin, NewApiKey};
-use super::AdminError;
-use crate::oauth::bearer::{authorize, bearer};
+use crate::error::AdminApiError;
+use crate::oauth::bearer::{authorize, bearer, BearerError};
 use crate::state::AppState;
 
 pub const ADMIN_SCOPE: &str = "sesame:admin";
@@ -27,59 +27,33 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The caller's client id, once its token is verified.
-async fn admin(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
-    let token = bearer(&Method::GET, headers, &[]).map_err(IntoResponse::into_response)?;
-    let claims = authorize(state, &token, ADMIN_SCOPE).await.map_err(IntoResponse::into_response)?;
-    Ok(claims.client_id)
-}
-
-fn failure(e: AdminError) -> Response {
-    let (status, code) = match &e {
-        AdminError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-        AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        _ => {
-            tracing::error!(error = %e, "admin API failure");
-            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "server_error"}))).into_response();
-        }
-    };
-    (status, Json(json!({"error": code, "error_description": e.to_string()}))).into_response()
+async fn admin(state: &AppState, headers: &HeaderMap) -> Result<String, BearerError> {
+    let token = bearer(&Method::GET, headers, &[])?;
+    Ok(authorize(state, &token, ADMIN_SCOPE).await?.client_id)
 }
 
 fn ops<'a>(state: &'a AppState, actor: &'a str) -> Admin<'a> {
     Admin { config: &state.config, durable: state.durable.as_ref(), ephemeral: Some(state.ephemeral.as_ref()), actor, now: state.now() }
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let actor = match admin(&state, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ops(&state, &actor).list().await {
-        Ok(keys) => Json(json!({ "keys": keys })).into_response(),
-        Err(e) => failure(e),
-    }
+type Answer = Result<Response, AdminApiError>;
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    let actor = admin(&state, &headers).await?;
+    let keys = ops(&state, &actor).list().await?;
+    Ok(Json(json!({ "keys": keys })).into_response())
 }
 
-async fn generate(State(state): State<AppState>, headers: HeaderMap, Json(spec): Json<NewApiKey>) -> Response {
-    let actor = match admin(&state, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ops(&state, &actor).generate(&spec).await {
-        Ok(issued) => (StatusCode::CREATED, Json(issued)).into_response(),
-        Err(e) => failure(e),
-    }
+async fn generate(State(state): State<AppState>, headers: HeaderMap, Json(spec): Json<NewApiKey>) -> Answer {
+    let actor = admin(&state, &headers).await?;
+    let issued = ops(&state, &actor).generate(&spec).await?;
+    Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let actor = match admin(&state, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ops(&state, &actor).revoke(&id).await {
-        Ok(()) => Json(json!({ "id": id, "revoked": true })).into_response(),
-        Err(e) => failure(e),
-    }
+async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
+    let actor = admin(&state, &headers).await?;
+    ops(&state, &actor).revoke(&id).await?;
+    Ok(Json(json!({ "id": id, "revoked": true })).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -89,16 +63,11 @@ struct RotateBody {
     grace: Option<Duration>,
 }
 
-async fn rotate(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<RotateBody>>) -> Response {
-    let actor = match admin(&state, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn rotate(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<RotateBody>>) -> Answer {
+    let actor = admin(&state, &headers).await?;
     let grace = body.and_then(|Json(b)| b.grace).unwrap_or(Duration::from_secs(86_400));
-    match ops(&state, &actor).rotate(&id, grace).await {
-        Ok(issued) => (StatusCode::CREATED, Json(json!({ "id": issued.id, "key": issued.key, "replaces": id, "expires_at": issued.expires_at }))).into_response(),
-        Err(e) => failure(e),
-    }
+    let issued = ops(&state, &actor).rotate(&id, grace).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": issued.id, "key": issued.key, "replaces": id, "expires_at": issued.expires_at }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -106,12 +75,7 @@ struct TestBody {
     key: String,
 }
 
-async fn test(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<TestBody>) -> Response {
-    if let Err(r) = admin(&state, &headers).await {
-        return r;
-    }
-    match api_keys::test(&state, &body.key).await {
-        Ok(result) => Json(result).into_response(),
-        Err(e) => failure(e),
-    }
+async fn test(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<TestBody>) -> Answer {
+    admin(&state, &headers).await?;
+    Ok(Json(api_keys::test(&state, &body.key).await?).into_response())
 }

@@ -16,6 +16,18 @@ pub enum AdminError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Password(#[from] crate::crypto::password::PasswordError),
+    /// A failure of sesame itself (the key set, say); logged, never shown.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<crate::error::AppError> for AdminError {
+    fn from(e: crate::error::AppError) -> Self {
+        match e {
+            crate::error::AppError::Store(s) => Self::Store(s),
+            crate::error::AppError::Internal(m) => Self::Internal(m),
+        }
+    }
 }
 
 /// An absolute URI a browser may be sent to: https, or http on a loopback host, or a

@@ -1,42 +1,13 @@
 //! Bearer-token protected resources of sesame itself (userinfo, the admin API): RFC 6750
-//! token extraction and error responses, and verification of our own access tokens.
+//! token extraction and verification of our own access tokens (`error.rs` renders refusals).
 
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use axum::http::{header, HeaderMap, Method};
 
 use crate::crypto::verify::verify_own_jwt;
+pub use crate::error::BearerError;
 use crate::oauth::access_token::{self, AccessTokenClaims};
 use crate::oauth::form::parse_unique;
 use crate::state::AppState;
-
-pub struct BearerError {
-    pub status: StatusCode,
-    pub code: Option<&'static str>,
-    pub description: &'static str,
-}
-
-impl IntoResponse for BearerError {
-    fn into_response(self) -> Response {
-        let challenge = match self.code {
-            Some(code) => format!("Bearer realm=\"sesame\", error=\"{code}\", error_description=\"{}\"", self.description),
-            None => "Bearer realm=\"sesame\"".to_string(),
-        };
-        let body = json!({"error": self.code.unwrap_or("invalid_request"), "error_description": self.description});
-        let mut response = (self.status, Json(body)).into_response();
-        let h = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            h.insert(header::WWW_AUTHENTICATE, v);
-        }
-        crate::error::no_store(h);
-        response
-    }
-}
-
-pub fn invalid_token(description: &'static str) -> BearerError {
-    BearerError { status: StatusCode::UNAUTHORIZED, code: Some("invalid_token"), description }
-}
 
 /// The bearer token from exactly one place.
 pub fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<String, BearerError> {
@@ -47,29 +18,28 @@ pub fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Strin
         .map(|v| v[7..].trim().to_string());
     let is_form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let from_body = if *method == Method::POST && is_form {
-        let form = parse_unique(body).map_err(|_| BearerError { status: StatusCode::BAD_REQUEST, code: Some("invalid_request"), description: "malformed body" })?;
+        let form = parse_unique(body).map_err(|_| BearerError::InvalidRequest("malformed body"))?;
         form.get("access_token").cloned()
     } else {
         None
     };
     match (from_header, from_body) {
-        (Some(_), Some(_)) => Err(BearerError { status: StatusCode::BAD_REQUEST, code: Some("invalid_request"), description: "send the token in one place only" }),
+        (Some(_), Some(_)) => Err(BearerError::InvalidRequest("send the token in one place only")),
         (Some(t), None) | (None, Some(t)) => Ok(t),
-        (None, None) => Err(BearerError { status: StatusCode::UNAUTHORIZED, code: None, description: "a bearer token is required" }),
+        (None, None) => Err(BearerError::Missing),
     }
 }
 
 /// Verifies one of our access tokens: signature, issuer, type, expiry, revocation, and `scope`.
 pub async fn authorize(state: &AppState, token: &str, required_scope: &'static str) -> Result<AccessTokenClaims, BearerError> {
     let verified = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), "at+jwt", false)
-        .map_err(|_| invalid_token("the access token is invalid or expired"))?;
+        .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     let claims = verified.claims;
-    let unavailable = BearerError { status: StatusCode::SERVICE_UNAVAILABLE, code: Some("temporarily_unavailable"), description: "try again" };
-    if access_token::is_denied(state, &claims.jti).await.map_err(|_| unavailable)? {
-        return Err(invalid_token("the access token was revoked"));
+    if access_token::is_denied(state, &claims.jti).await? {
+        return Err(BearerError::InvalidToken("the access token was revoked"));
     }
     if !claims.scope.split(' ').any(|s| s == required_scope) {
-        return Err(BearerError { status: StatusCode::FORBIDDEN, code: Some("insufficient_scope"), description: "the token lacks the required scope" });
+        return Err(BearerError::InsufficientScope("the token lacks the required scope"));
     }
     Ok(claims)
 }
@@ -102,7 +72,7 @@ mod tests {
             prop_assert_eq!(bearer(&Method::POST, &form_only, body.as_bytes()).ok(), Some(token.clone()));
             prop_assert!(bearer(&Method::GET, &form_only, body.as_bytes()).is_err(), "a GET body is not a place for tokens");
             let both = with(&[(header::AUTHORIZATION, &format!("Bearer {token}")), (header::CONTENT_TYPE, FORM)]);
-            prop_assert_eq!(bearer(&Method::POST, &both, body.as_bytes()).unwrap_err().status, StatusCode::BAD_REQUEST);
+            prop_assert!(matches!(bearer(&Method::POST, &both, body.as_bytes()), Err(BearerError::InvalidRequest(_))));
         }
 
         #[test]

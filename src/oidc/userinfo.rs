@@ -3,12 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{Map, Value};
 
-use crate::oauth::bearer::{authorize, bearer, invalid_token, BearerError};
+use crate::oauth::bearer::{authorize, bearer, BearerError};
 use crate::state::AppState;
 
 pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
@@ -25,10 +25,9 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
 async fn answer(state: &AppState, method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Value, BearerError> {
     let token = bearer(method, headers, body)?;
     let claims = authorize(state, &token, "openid").await?;
-    let server_error = || BearerError { status: StatusCode::SERVICE_UNAVAILABLE, code: Some("temporarily_unavailable"), description: "try again" };
     let scopes: Vec<&str> = claims.scope.split(' ').collect();
-    let Some(user) = state.durable.user(&claims.sub).await.map_err(|_| server_error())?.filter(|u| !u.disabled) else {
-        return Err(invalid_token("the user no longer exists"));
+    let Some(user) = state.durable.user(&claims.sub).await?.filter(|u| !u.disabled) else {
+        return Err(BearerError::InvalidToken("the user no longer exists"));
     };
     let mut out = Map::new();
     out.insert("sub".into(), Value::String(user.sub.clone()));
