@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::admin::AdminError;
+use crate::ui::pages::{render, ErrorPage};
 use crate::store::StoreError;
 
 /// An RFC 6749 §5.2 error (and its relatives from RFC 6750, 7009, 8693, OIDC).
@@ -109,6 +110,36 @@ impl IntoResponse for AppError {
             OAuthError::new("server_error", "the server could not complete the request")
         };
         err.into_response()
+    }
+}
+
+/// Our failure on a route a browser shows (authorize, login, consent, logout): the HTML error
+/// page, never OAuth JSON; logged with its detail, answered 503 (unavailable) or 500.
+#[derive(Debug)]
+pub struct PageError(pub AppError);
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        Self(AppError::Store(e))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let unavailable = matches!(self.0, AppError::Store(StoreError::Unavailable(_)));
+        tracing::error!(error = %self.0, "page failed");
+        let (status, page) = if unavailable {
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorPage { title: "Temporarily unavailable", message: "Sign-in is briefly unavailable. Try again in a moment." })
+        } else {
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorPage { title: "Something went wrong", message: "The server could not complete the request. Try again." })
+        };
+        render(status, &page)
     }
 }
 
@@ -280,6 +311,21 @@ mod tests {
         let (status, _, challenge) = parts(BearerError::InvalidRequest("two places").into_response()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(challenge.unwrap().contains("error=\"invalid_request\""));
+    }
+
+    #[tokio::test]
+    async fn browser_routes_get_the_html_error_page_never_oauth_json() {
+        for (err, status) in [
+            (StoreError::Unavailable("redis at 10.9.9.9 refused".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (StoreError::Other("syntax error near SELECT".into()), StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            let r = PageError::from(err).into_response();
+            assert_eq!(r.status(), status);
+            assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+            assert!(r.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("frame-ancestors 'none'"));
+            let (_, body, _) = parts(r).await;
+            assert!(body.contains("<html") && !body.trim_start().starts_with('{') && !body.contains("10.9.9.9") && !body.contains("SELECT"), "{body}");
+        }
     }
 
     #[tokio::test]

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::crypto::verify::verify_own_jwt;
-use crate::error::AppError;
+use crate::error::{AppError, PageError};
 use crate::oauth::authorize::respond;
 use crate::oauth::form::parse_unique;
 use crate::oidc::id_token::IdTokenClaims;
@@ -21,20 +21,20 @@ use crate::store::Client;
 use crate::ui::pages::{error_page, render, LogoutPage, MessagePage};
 use crate::ui::session;
 
-pub async fn end_session_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn end_session_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, PageError> {
     handle(&state, &headers, query.unwrap_or_default().as_bytes()).await
 }
 
-pub async fn end_session_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn end_session_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
     handle(&state, &headers, &body).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
+async fn handle(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, PageError> {
     let params = match parse_unique(raw) {
         Ok(p) => p,
-        Err(e) => return error_page("Invalid request", &e.description),
+        Err(e) => return Ok(error_page("Invalid request", &e.description)),
     };
-    start(state, headers, &params).await.unwrap_or_else(|e| e.into_response())
+    Ok(start(state, headers, &params).await?)
 }
 
 /// Where to send the browser afterwards, once proven to belong to the client.
@@ -131,24 +131,20 @@ pub struct ConfirmForm {
     state: Option<String>,
 }
 
-pub async fn confirm(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConfirmForm>) -> Response {
-    let result = async {
-        let target = match resolve_target(&state, form.client_id.as_deref(), form.post_logout_redirect_uri.as_deref(), form.state.as_deref()).await? {
-            Ok(t) => t,
-            Err(page) => return Ok(page),
-        };
-        let Some(current) = session::load(&state, &headers).await? else {
-            return Ok(finish(&state, &target, false));
-        };
-        if !bool::from(form.csrf.as_bytes().ct_eq(current.session.csrf.as_bytes())) {
-            return Ok(error_page("Invalid form", "The sign-out form was not sent by this page."));
-        }
-        if form.decision != "logout" {
-            return Ok(render(StatusCode::OK, &MessagePage { title: "Still signed in", message: "You are still signed in. You can close this window." }));
-        }
-        session::end(&state, &current.secret).await?;
-        Ok(finish(&state, &target, true))
+pub async fn confirm(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConfirmForm>) -> Result<Response, PageError> {
+    let target = match resolve_target(&state, form.client_id.as_deref(), form.post_logout_redirect_uri.as_deref(), form.state.as_deref()).await? {
+        Ok(t) => t,
+        Err(page) => return Ok(page),
+    };
+    let Some(current) = session::load(&state, &headers).await? else {
+        return Ok(finish(&state, &target, false));
+    };
+    if !bool::from(form.csrf.as_bytes().ct_eq(current.session.csrf.as_bytes())) {
+        return Ok(error_page("Invalid form", "The sign-out form was not sent by this page."));
     }
-    .await;
-    result.unwrap_or_else(|e: AppError| e.into_response())
+    if form.decision != "logout" {
+        return Ok(render(StatusCode::OK, &MessagePage { title: "Still signed in", message: "You are still signed in. You can close this window." }));
+    }
+    session::end(&state, &current.secret).await?;
+    Ok(finish(&state, &target, true))
 }

@@ -2,14 +2,14 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::login::client_name;
 use super::pages::{error_page, render, scope_description, ConsentPage};
-use crate::error::{AppError, OAuthError};
+use crate::error::{OAuthError, PageError};
 use crate::oauth::authorize::respond::{self, ReplyTo};
 use crate::oauth::authorize::{current_user, expired_page, pending};
 use crate::state::AppState;
@@ -29,51 +29,43 @@ pub struct ConsentForm {
     decision: String,
 }
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ConsentQuery>) -> Response {
-    let result = async {
-        let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
-        let Some((_, user)) = current_user(&state, &headers).await? else {
-            // The session ended meanwhile: back through the flow, which asks for a login.
-            return Ok(respond::redirect(&format!("/authorize/resume?req={}", q.req)));
-        };
-        let client_name = client_name(&state, &p.client_id).await?;
-        let scopes = p.scopes.iter().map(|s| (s.as_str(), scope_description(s))).collect();
-        Ok(render(StatusCode::OK, &ConsentPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username: &user.username, scopes }))
-    }
-    .await;
-    result.unwrap_or_else(|e: AppError| e.into_response())
+pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ConsentQuery>) -> Result<Response, PageError> {
+    let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
+    let Some((_, user)) = current_user(&state, &headers).await? else {
+        // The session ended meanwhile: back through the flow, which asks for a login.
+        return Ok(respond::redirect(&format!("/authorize/resume?req={}", q.req)));
+    };
+    let client_name = client_name(&state, &p.client_id).await?;
+    let scopes = p.scopes.iter().map(|s| (s.as_str(), scope_description(s))).collect();
+    Ok(render(StatusCode::OK, &ConsentPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username: &user.username, scopes }))
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Response {
-    let result = async {
-        let Some(mut p) = pending::load(&state, &form.req).await? else { return Ok(expired_page()) };
-        if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
-            return Ok(error_page("Invalid form", "The consent form was not sent by this page. Go back and try again."));
-        }
-        let Some((_, user)) = current_user(&state, &headers).await? else {
-            return Ok(respond::redirect(&format!("/authorize/resume?req={}", form.req)));
-        };
-        match form.decision.as_str() {
-            "allow" => {
-                let mut granted = state.durable.consented_scopes(&user.sub, &p.client_id).await?;
-                for s in &p.scopes {
-                    if !granted.contains(s) {
-                        granted.push(s.clone());
-                    }
-                }
-                state.durable.save_consent(&user.sub, &p.client_id, &granted, state.now()).await?;
-                p.consented = true;
-                pending::save(&state, &form.req, &p).await?;
-                Ok(respond::redirect(&format!("/authorize/resume?req={}", form.req)))
-            }
-            "deny" => {
-                pending::remove(&state, &form.req).await?;
-                let reply = ReplyTo { redirect_uri: &p.redirect_uri, state: p.state.as_deref(), mode: p.response_mode, issuer: state.config.issuer() };
-                Ok(respond::error(&reply, &OAuthError::new("access_denied", "the user denied the request")))
-            }
-            _ => Ok(error_page("Invalid form", "Choose allow or deny.")),
-        }
+pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
+    let Some(mut p) = pending::load(&state, &form.req).await? else { return Ok(expired_page()) };
+    if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
+        return Ok(error_page("Invalid form", "The consent form was not sent by this page. Go back and try again."));
     }
-    .await;
-    result.unwrap_or_else(|e: AppError| e.into_response())
+    let Some((_, user)) = current_user(&state, &headers).await? else {
+        return Ok(respond::redirect(&format!("/authorize/resume?req={}", form.req)));
+    };
+    match form.decision.as_str() {
+        "allow" => {
+            let mut granted = state.durable.consented_scopes(&user.sub, &p.client_id).await?;
+            for s in &p.scopes {
+                if !granted.contains(s) {
+                    granted.push(s.clone());
+                }
+            }
+            state.durable.save_consent(&user.sub, &p.client_id, &granted, state.now()).await?;
+            p.consented = true;
+            pending::save(&state, &form.req, &p).await?;
+            Ok(respond::redirect(&format!("/authorize/resume?req={}", form.req)))
+        }
+        "deny" => {
+            pending::remove(&state, &form.req).await?;
+            let reply = ReplyTo { redirect_uri: &p.redirect_uri, state: p.state.as_deref(), mode: p.response_mode, issuer: state.config.issuer() };
+            Ok(respond::error(&reply, &OAuthError::new("access_denied", "the user denied the request")))
+        }
+        _ => Ok(error_page("Invalid form", "Choose allow or deny.")),
+    }
 }

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::pages::{render, LoginPage};
 use super::session;
-use crate::error::AppError;
+use crate::error::{AppError, PageError};
 use crate::oauth::authorize::{expired_page, pending, respond};
 use crate::state::AppState;
 
@@ -36,19 +36,15 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
-    let result = async {
-        let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
-        let client_name = client_name(&state, &p.client_id).await?;
-        let username = p.login_hint.as_deref().unwrap_or("");
-        Ok(render(StatusCode::OK, &LoginPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username, error: None }))
-    }
-    .await;
-    result.unwrap_or_else(|e: AppError| e.into_response())
+pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Result<Response, PageError> {
+    let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
+    let client_name = client_name(&state, &p.client_id).await?;
+    let username = p.login_hint.as_deref().unwrap_or("");
+    Ok(render(StatusCode::OK, &LoginPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username, error: None }))
 }
 
-pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
-    submit_inner(&state, peer, &headers, form).await.unwrap_or_else(|e| e.into_response())
+pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+    Ok(submit_inner(&state, peer, &headers, form).await?)
 }
 
 async fn submit_inner(state: &AppState, peer: SocketAddr, headers: &HeaderMap, form: LoginForm) -> Result<Response, AppError> {

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use self::pending::PendingAuthorization;
 use self::respond::ReplyTo;
-use crate::error::{AppError, OAuthError};
+use crate::error::{AppError, OAuthError, PageError};
 use crate::oauth::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::state::AppState;
@@ -22,26 +22,19 @@ use crate::store::{Client, User};
 use crate::ui::pages::error_page;
 use crate::ui::session::{self, LoadedSession};
 
-pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    handle(&state, &headers, query.unwrap_or_default().as_bytes()).await
+pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, PageError> {
+    Ok(start(&state, &headers, query.unwrap_or_default().as_bytes()).await?)
 }
 
-pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return error_page("Invalid request", "The authorization request must be a form post.");
+        return Ok(error_page("Invalid request", "The authorization request must be a form post."));
     }
-    handle(&state, &headers, &body).await
-}
-
-async fn handle(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Response {
-    match start(state, headers, raw).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+    Ok(start(&state, &headers, &body).await?)
 }
 
 async fn start(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, AppError> {
@@ -116,18 +109,14 @@ pub struct ResumeQuery {
 }
 
 /// Where the login and consent pages send the browser back to.
-pub async fn resume(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ResumeQuery>) -> Response {
-    let result = async {
-        let Some(pending) = pending::load(&state, &q.req).await? else {
-            return Ok(expired_page());
-        };
-        let Some(client) = state.client(&pending.client_id).await? else {
-            return Ok(error_page("Unknown application", "The application is no longer registered."));
-        };
-        proceed(&state, &headers, &client, Some(q.req.clone()), pending).await
-    }
-    .await;
-    result.unwrap_or_else(|e: AppError| e.into_response())
+pub async fn resume(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ResumeQuery>) -> Result<Response, PageError> {
+    let Some(pending) = pending::load(&state, &q.req).await? else {
+        return Ok(expired_page());
+    };
+    let Some(client) = state.client(&pending.client_id).await? else {
+        return Ok(error_page("Unknown application", "The application is no longer registered."));
+    };
+    Ok(proceed(&state, &headers, &client, Some(q.req.clone()), pending).await?)
 }
 
 pub fn expired_page() -> Response {
