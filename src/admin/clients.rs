@@ -2,15 +2,9 @@ use serde::Serialize;
 
 use super::{parse_scope, validate_redirect_uri, AdminError};
 use crate::clock::UnixTime;
+use crate::oauth::grant_type::GrantType;
 use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
 use crate::store::{AuthMethod, Client, Durable};
-
-pub const GRANT_TYPES: [&str; 4] = [
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    "urn:ietf:params:oauth:grant-type:token-exchange",
-];
 
 #[derive(Debug, Clone)]
 pub struct NewClient {
@@ -64,8 +58,8 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
         spec.grant_types.clone()
     };
     for g in &grant_types {
-        if !GRANT_TYPES.contains(&g.as_str()) {
-            return invalid(format!("unknown grant type `{g}` (known: {})", GRANT_TYPES.join(", ")));
+        if GrantType::parse(g).is_none() {
+            return invalid(format!("unknown grant type `{g}` (known: {})", GrantType::NAMES.join(", ")));
         }
     }
     for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {

@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod client_jwks;
 pub mod code;
 pub mod form;
+pub mod grant_type;
 pub mod introspect;
 pub mod refresh;
 pub mod revoke;

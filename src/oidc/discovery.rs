@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::oauth::token::GRANT_TYPES_SUPPORTED;
+use crate::oauth::grant_type::GrantType;
 use crate::routes::paths;
 use crate::state::AppState;
 
@@ -76,7 +76,7 @@ impl Discovery {
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             claims_parameter_supported: false,
-            grant_types_supported: &GRANT_TYPES_SUPPORTED,
+            grant_types_supported: &GrantType::NAMES,
             token_endpoint_auth_methods_supported: &TOKEN_ENDPOINT_AUTH_METHODS,
             token_endpoint_auth_signing_alg_values_supported: &crate::oauth::client_assertion::ASSERTION_ALGS,
             introspection_endpoint: config.endpoint(paths::INTROSPECT),

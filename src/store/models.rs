@@ -62,8 +62,8 @@ impl Client {
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
     }
-    pub fn allows_grant(&self, grant: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant)
+    pub fn allows_grant(&self, grant: crate::oauth::grant_type::GrantType) -> bool {
+        self.grant_types.iter().any(|g| g == grant.as_str())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The authorization request's checks, as small pure functions.
 
 use crate::error::OAuthError;
+use crate::oauth::grant_type::GrantType;
 use crate::store::Client;
 
 /// Exact string comparison against the registered URIs (RFC 9700 §4.1.3). When the request
@@ -19,7 +20,7 @@ pub fn scopes(client: &Client, requested: Option<&str>) -> Result<Vec<String>, O
     let requested = requested.ok_or_else(|| OAuthError::invalid_scope("scope is required"))?;
     let mut out: Vec<String> = Vec::new();
     for s in requested.split(' ').filter(|s| !s.is_empty()) {
-        if !client.scopes.iter().any(|allowed| allowed == s) && !(s == "offline_access" && client.allows_grant("refresh_token")) {
+        if !client.scopes.iter().any(|allowed| allowed == s) && !(s == "offline_access" && client.allows_grant(GrantType::RefreshToken)) {
             return Err(OAuthError::invalid_scope(format!("scope `{s}` is not allowed for this client")));
         }
         if !out.iter().any(|o| o == s) {

@@ -76,7 +76,7 @@ fn validate(state: &AppState, client: &Client, params: &HashMap<String, String>,
         Some(other) => return Err(OAuthError::new("unsupported_response_type", format!("response_type `{other}` is not supported; use code"))),
         None => return Err(OAuthError::invalid_request("response_type is required")),
     }
-    if !client.allows_grant("authorization_code") {
+    if !client.allows_grant(crate::oauth::grant_type::GrantType::AuthorizationCode) {
         return Err(OAuthError::unauthorized_client("this client may not use the authorization code flow"));
     }
     let scopes = checks::scopes(client, get("scope"))?;

@@ -64,7 +64,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     } else {
         None
     };
-    let refresh = if client.allows_grant("refresh_token") {
+    let refresh = if client.allows_grant(crate::oauth::grant_type::GrantType::RefreshToken) {
         let grant = NewRefreshGrant {
             client_id: client.id.clone(),
             sub: code.sub.clone(),

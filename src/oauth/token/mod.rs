@@ -15,14 +15,10 @@ use serde::Serialize;
 
 use super::client_auth;
 use super::form::OAuthForm;
+use super::grant_type::GrantType;
 use crate::error::{no_store, EndpointError, OAuthError};
 use crate::state::AppState;
 use crate::store::Client;
-
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-
-/// The grants this server implements; discovery advertises exactly these.
-pub const GRANT_TYPES_SUPPORTED: [&str; 4] = ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE];
 
 #[derive(Debug, Default, Serialize)]
 pub struct TokenResponse {
@@ -54,33 +50,31 @@ pub async fn token(
     form: OAuthForm,
 ) -> Result<TokenResponse, EndpointError> {
     let grant_type = form.require("grant_type")?;
-    let Some(grant) = GRANT_TYPES_SUPPORTED.iter().find(|g| **g == grant_type) else {
+    let Some(grant) = GrantType::parse(grant_type) else {
         return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported")).into());
     };
-    if *grant == TOKEN_EXCHANGE {
+    let response = match grant {
         // The only subject this server exchanges is an API key, which authenticates itself.
-        if form.get("subject_token_type") != Some(crate::apikeys::TOKEN_TYPE) {
-            return Err(OAuthError::invalid_request(format!("subject_token_type must be {}", crate::apikeys::TOKEN_TYPE)).into());
+        GrantType::TokenExchange => {
+            if form.get("subject_token_type") != Some(crate::apikeys::TOKEN_TYPE) {
+                return Err(OAuthError::invalid_request(format!("subject_token_type must be {}", crate::apikeys::TOKEN_TYPE)).into());
+            }
+            let caller = crate::net::client_ip(peer, &headers, &state.config.trusted_proxies);
+            token_exchange::exchange_api_key(&state, &form, caller).await?
         }
-        let caller = crate::net::client_ip(peer, &headers, &state.config.trusted_proxies);
-        let response = token_exchange::exchange_api_key(&state, &form, caller).await?;
-        state.metrics.token_issued("token_exchange");
-        return Ok(response);
-    }
-    let client = client_auth::authenticate(&state, &headers, &form).await?;
-    if !client.allows_grant(grant) {
-        return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant} grant")).into());
-    }
-    let response = dispatch(&state, &client, grant, &form).await?;
-    state.metrics.token_issued(grant);
+        GrantType::ClientCredentials => client_credentials::grant(&state, &client(&state, &headers, &form, grant).await?, &form).await?,
+        GrantType::RefreshToken => refresh_token::grant(&state, &client(&state, &headers, &form, grant).await?, &form).await?,
+        GrantType::AuthorizationCode => authorization_code::grant(&state, &client(&state, &headers, &form, grant).await?, &form).await?,
+    };
+    state.metrics.token_issued(grant.label());
     Ok(response)
 }
 
-async fn dispatch(state: &AppState, client: &Client, grant: &str, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
-    match grant {
-        "client_credentials" => client_credentials::grant(state, client, form).await,
-        "refresh_token" => refresh_token::grant(state, client, form).await,
-        "authorization_code" => authorization_code::grant(state, client, form).await,
-        _ => Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant}` is not supported")).into()),
+/// The authenticated client, if it is registered for `grant`.
+async fn client(state: &AppState, headers: &HeaderMap, form: &OAuthForm, grant: GrantType) -> Result<Client, EndpointError> {
+    let client = client_auth::authenticate(state, headers, form).await?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant} grant")).into());
     }
+    Ok(client)
 }
