@@ -2,6 +2,7 @@
 //! redirect URI are proven before anything is sent back to it; until then errors are a page.
 
 pub mod checks;
+pub mod decide;
 pub mod pending;
 pub mod respond;
 
@@ -21,6 +22,7 @@ use crate::state::AppState;
 use crate::store::{Client, User};
 use crate::ui::pages::error_page;
 use crate::ui::session::{self, LoadedSession};
+use decide::{decide, Facts, Step};
 
 pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, PageError> {
     Ok(start(&state, &headers, query.unwrap_or_default().as_bytes()).await?)
@@ -140,38 +142,30 @@ async fn proceed(state: &AppState, headers: &HeaderMap, client: &Client, id: Opt
         mode: pending.response_mode,
         issuer: state.config.issuer(),
     };
-    let now = state.now();
     let current = current_user(state, headers).await?;
-    let signed_in_here = match (&current, pending.logged_in_at) {
-        (Some((s, _)), Some(at)) => s.session.auth_time >= at,
-        _ => false,
+    let consented = match &current {
+        Some((_, user)) if decide::consent_needs_record(&pending, client.first_party) => state.durable.consented_scopes(&user.sub, &client.id).await?,
+        _ => Vec::new(),
     };
-    let too_old = |auth_time: i64| pending.max_age.is_some_and(|max| now - auth_time > max);
-    let needs_login = match &current {
-        None => true,
-        Some((s, _)) => !signed_in_here && (pending.prompt.login || too_old(s.session.auth_time)),
+    let facts = Facts {
+        session_auth_time: current.as_ref().map(|(s, _)| s.session.auth_time),
+        consented_scopes: &consented,
+        first_party: client.first_party,
+        now: state.now(),
     };
-    if needs_login {
-        if pending.prompt.none {
-            return Ok(respond::error(&reply, &OAuthError::new("login_required", "the user must sign in")));
-        }
+    let next = match decide(&pending, facts) {
+        Step::Issue => None,
+        Step::Login => Some("/login"),
+        Step::Consent => Some("/consent"),
+        Step::LoginRequired => return Ok(respond::error(&reply, &OAuthError::new("login_required", "the user must sign in"))),
+        Step::ConsentRequired => return Ok(respond::error(&reply, &OAuthError::new("consent_required", "the user must allow this application"))),
+    };
+    if let Some(page) = next {
         let id = id.unwrap_or_else(pending::new_id);
         pending::save(state, &id, &pending).await?;
-        return Ok(respond::redirect(&format!("/login?req={id}")));
+        return Ok(respond::redirect(&format!("{page}?req={id}")));
     }
-    let Some((loaded, user)) = current else { return Err(AppError::Internal("session vanished".into())) };
-    if !client.first_party && !pending.consented {
-        let granted = state.durable.consented_scopes(&user.sub, &client.id).await?;
-        let covered = pending.scopes.iter().all(|s| granted.contains(s));
-        if pending.prompt.consent || !covered {
-            if pending.prompt.none {
-                return Ok(respond::error(&reply, &OAuthError::new("consent_required", "the user must allow this application")));
-            }
-            let id = id.unwrap_or_else(pending::new_id);
-            pending::save(state, &id, &pending).await?;
-            return Ok(respond::redirect(&format!("/consent?req={id}")));
-        }
-    }
+    let Some((loaded, user)) = current else { return Err(AppError::Internal("decided to issue without a session".into())) };
     if let Some(id) = &id {
         pending::remove(state, id).await?;
     }

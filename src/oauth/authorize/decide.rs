@@ -1,0 +1,163 @@
+//! What an authorization request needs next, as a pure function of what is known: the pending
+//! request, the browser's session, the user's earlier consent, the client and the time.
+//! OIDC Core §3.1.2.1 (`prompt`, `max_age`) and §3.1.2.4 (consent).
+
+use super::pending::PendingAuthorization;
+use crate::clock::UnixTime;
+
+/// The next step of the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Show the login page.
+    Login,
+    /// `prompt=none`, but the user would have to sign in: `login_required` to the client.
+    LoginRequired,
+    /// Show the consent page.
+    Consent,
+    /// `prompt=none`, but the user would have to consent: `consent_required` to the client.
+    ConsentRequired,
+    /// Issue the code.
+    Issue,
+}
+
+/// What the request is decided on, besides the pending request itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// When the browser's session signed in; `None` without a usable session.
+    pub session_auth_time: Option<UnixTime>,
+    /// Scopes the user allowed this client before. Only read when consent can be needed
+    /// (`consent_needs_record`); anything less than the truth leads to asking, never to skipping.
+    pub consented_scopes: &'a [String],
+    /// First-party clients never ask for consent.
+    pub first_party: bool,
+    pub now: UnixTime,
+}
+
+/// Whether `decide` will read the user's consent record (so the caller need not load it).
+pub fn consent_needs_record(pending: &PendingAuthorization, first_party: bool) -> bool {
+    !first_party && !pending.consented
+}
+
+pub fn decide(pending: &PendingAuthorization, facts: Facts<'_>) -> Step {
+    let Some(auth_time) = facts.session_auth_time else {
+        return if pending.prompt.none { Step::LoginRequired } else { Step::Login };
+    };
+    // A sign-in during this very request satisfies `prompt=login` and `max_age` (no loop).
+    let signed_in_here = pending.logged_in_at.is_some_and(|at| auth_time >= at);
+    let too_old = pending.max_age.is_some_and(|max| facts.now - auth_time > max);
+    if !signed_in_here && (pending.prompt.login || too_old) {
+        return if pending.prompt.none { Step::LoginRequired } else { Step::Login };
+    }
+    if consent_needs_record(pending, facts.first_party) {
+        let covered = pending.scopes.iter().all(|s| facts.consented_scopes.contains(s));
+        if pending.prompt.consent || !covered {
+            return if pending.prompt.none { Step::ConsentRequired } else { Step::Consent };
+        }
+    }
+    Step::Issue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::checks::{Prompt, ResponseMode};
+    use super::*;
+
+    const NOW: UnixTime = 1_000_000;
+
+    fn pending(prompt: &str, max_age: Option<i64>) -> PendingAuthorization {
+        PendingAuthorization {
+            client_id: "app".into(),
+            redirect_uri: "https://app.example.com/cb".into(),
+            redirect_uri_given: true,
+            scopes: vec!["openid".into(), "email".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            response_mode: ResponseMode::Query,
+            prompt: Prompt { none: prompt.contains("none"), login: prompt.contains("login"), consent: prompt.contains("consent") },
+            max_age,
+            login_hint: None,
+            created_at: NOW - 30,
+            csrf: "c".into(),
+            logged_in_at: None,
+            consented: false,
+        }
+    }
+
+    fn scopes(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn facts(session: Option<UnixTime>, consented: &[String]) -> Facts<'_> {
+        Facts { session_auth_time: session, consented_scopes: consented, first_party: false, now: NOW }
+    }
+
+    #[test]
+    fn without_a_session_the_user_signs_in_unless_prompt_is_none() {
+        let all = scopes(&["openid", "email"]);
+        for prompt in ["", "login", "consent", "login consent"] {
+            assert_eq!(decide(&pending(prompt, None), facts(None, &all)), Step::Login, "prompt={prompt}");
+        }
+        assert_eq!(decide(&pending("none", None), facts(None, &all)), Step::LoginRequired);
+        assert_eq!(decide(&pending("none", Some(600)), facts(None, &all)), Step::LoginRequired);
+    }
+
+    #[test]
+    fn prompt_login_asks_once_then_accepts_the_fresh_sign_in() {
+        let all = scopes(&["openid", "email"]);
+        let mut p = pending("login", None);
+        assert_eq!(decide(&p, facts(Some(NOW - 5), &all)), Step::Login, "an older session does not count");
+        p.logged_in_at = Some(NOW - 2);
+        assert_eq!(decide(&p, facts(Some(NOW - 2), &all)), Step::Issue, "signed in during this request");
+        assert_eq!(decide(&p, facts(Some(NOW - 5), &all)), Step::Login, "the session predates that sign-in");
+    }
+
+    #[test]
+    fn max_age_forces_a_fresh_sign_in_when_the_session_is_older() {
+        let all = scopes(&["openid", "email"]);
+        assert_eq!(decide(&pending("", Some(60)), facts(Some(NOW - 60), &all)), Step::Issue, "exactly max_age is still fresh");
+        assert_eq!(decide(&pending("", Some(60)), facts(Some(NOW - 61), &all)), Step::Login);
+        assert_eq!(decide(&pending("none", Some(60)), facts(Some(NOW - 61), &all)), Step::LoginRequired);
+        assert_eq!(decide(&pending("", Some(0)), facts(Some(NOW - 1), &all)), Step::Login, "max_age=0 means sign in now");
+        let mut p = pending("", Some(0));
+        p.logged_in_at = Some(NOW);
+        assert_eq!(decide(&p, facts(Some(NOW), &all)), Step::Issue, "and a sign-in during this request is enough");
+        assert_eq!(decide(&pending("", None), facts(Some(NOW - 86_400), &all)), Step::Issue, "no max_age: any live session");
+    }
+
+    #[test]
+    fn consent_is_asked_for_what_was_not_allowed_before() {
+        let none: Vec<String> = vec![];
+        let some = scopes(&["openid"]);
+        let all = scopes(&["openid", "email", "profile"]);
+        let session = Some(NOW - 10);
+        assert_eq!(decide(&pending("", None), facts(session, &none)), Step::Consent);
+        assert_eq!(decide(&pending("", None), facts(session, &some)), Step::Consent, "email was never allowed");
+        assert_eq!(decide(&pending("", None), facts(session, &all)), Step::Issue);
+        assert_eq!(decide(&pending("none", None), facts(session, &some)), Step::ConsentRequired);
+        assert_eq!(decide(&pending("none", None), facts(session, &all)), Step::Issue);
+        assert_eq!(decide(&pending("consent", None), facts(session, &all)), Step::Consent, "prompt=consent asks again");
+    }
+
+    #[test]
+    fn consent_given_in_this_request_or_a_first_party_client_skips_the_page() {
+        let none: Vec<String> = vec![];
+        let session = Some(NOW - 10);
+        let mut p = pending("consent", None);
+        p.consented = true;
+        assert_eq!(decide(&p, facts(session, &none)), Step::Issue, "no loop after allowing");
+        let first_party = Facts { first_party: true, ..facts(session, &none) };
+        assert_eq!(decide(&pending("", None), first_party), Step::Issue);
+        assert_eq!(decide(&pending("consent", None), first_party), Step::Issue);
+        assert!(!consent_needs_record(&pending("", None), true));
+        assert!(!consent_needs_record(&p, false));
+        assert!(consent_needs_record(&pending("", None), false));
+    }
+
+    #[test]
+    fn login_comes_before_consent() {
+        let none: Vec<String> = vec![];
+        assert_eq!(decide(&pending("none", Some(60)), facts(Some(NOW - 100), &none)), Step::LoginRequired);
+        assert_eq!(decide(&pending("", Some(60)), facts(Some(NOW - 100), &none)), Step::Login);
+    }
+}
