@@ -62,6 +62,12 @@ impl OAuthError {
     }
 }
 
+impl From<crate::oauth::scope::ScopeError> for OAuthError {
+    fn from(e: crate::oauth::scope::ScopeError) -> Self {
+        Self::invalid_scope(e.to_string())
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,

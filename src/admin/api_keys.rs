@@ -6,7 +6,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{parse_scope, AdminError};
+use super::AdminError;
+use crate::oauth::scope::Scopes;
 use crate::apikeys::{self, cache, format, VerifiedKey};
 use crate::clock::UnixTime;
 use crate::config::Config;
@@ -119,7 +120,7 @@ fn build(config: &Config, spec: &NewApiKey, now: UnixTime) -> Result<(ApiKey, St
         env: env.to_string(),
         key_hash: hash_secret(&key),
         prefix: format::display_prefix(&key),
-        scopes: parse_scope(spec.scope.as_deref().unwrap_or(""))?,
+        scopes: Scopes::parse(spec.scope.as_deref().unwrap_or(""))?.into_vec(),
         created_at: now,
         expires_at: now + lifetime.as_secs() as i64,
         cidrs: spec.cidrs.clone(),

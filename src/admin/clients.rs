@@ -1,6 +1,7 @@
 use serde::Serialize;
 
-use super::{parse_scope, validate_redirect_uri, AdminError};
+use super::{validate_redirect_uri, AdminError};
+use crate::oauth::scope::Scopes;
 use crate::clock::UnixTime;
 use crate::oauth::grant_type::GrantType;
 use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
@@ -93,7 +94,7 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
     if let Some(alg) = &spec.access_token_alg {
         crate::crypto::keys::canonical_alg(alg).map_err(|e| AdminError::Invalid(e.to_string()))?;
     }
-    let scopes = parse_scope(spec.scope.as_deref().unwrap_or("openid profile email"))?;
+    let scopes = Scopes::parse(spec.scope.as_deref().unwrap_or("openid profile email"))?.into_vec();
     Ok(Client {
         id: random_token(16),
         name: spec.name.trim().to_string(),

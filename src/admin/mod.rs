@@ -51,18 +51,10 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), AdminError> {
     }
 }
 
-/// Scope tokens per RFC 6749 §3.3: printable ASCII without space, `"` or `\`.
-pub fn parse_scope(text: &str) -> Result<Vec<String>, AdminError> {
-    let mut out: Vec<String> = Vec::new();
-    for token in text.split(' ').filter(|t| !t.is_empty()) {
-        if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
-            return Err(AdminError::Invalid(format!("scope `{token}` has characters RFC 6749 does not allow")));
-        }
-        if !out.iter().any(|t| t == token) {
-            out.push(token.to_string());
-        }
+impl From<crate::oauth::scope::ScopeError> for AdminError {
+    fn from(e: crate::oauth::scope::ScopeError) -> Self {
+        Self::Invalid(e.to_string())
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -79,9 +71,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn scopes_are_deduplicated_and_checked() {
-        assert_eq!(parse_scope("openid  email openid").unwrap(), vec!["openid", "email"]);
-        assert!(parse_scope("bad\"scope").is_err());
-    }
 }

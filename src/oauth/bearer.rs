@@ -7,6 +7,7 @@ use crate::crypto::verify::verify_own_jwt;
 pub use crate::error::BearerError;
 use crate::oauth::access_token::{self, AccessTokenClaims};
 use crate::oauth::form::parse_unique;
+use crate::oauth::scope::Scopes;
 use crate::state::AppState;
 
 /// The bearer token from exactly one place.
@@ -38,7 +39,7 @@ pub async fn authorize(state: &AppState, token: &str, required_scope: &'static s
     if access_token::is_denied(state, &claims.jti).await? {
         return Err(BearerError::InvalidToken("the access token was revoked"));
     }
-    if !claims.scope.split(' ').any(|s| s == required_scope) {
+    if !Scopes::parse(&claims.scope).is_ok_and(|s| s.contains(required_scope)) {
         return Err(BearerError::InsufficientScope("the token lacks the required scope"));
     }
     Ok(claims)

@@ -46,17 +46,6 @@ impl OAuthForm {
     }
 }
 
-/// The `scope` a request asks for, which may narrow `granted` but never widen it;
-/// no `scope` means all of `granted`.
-pub fn narrowed_scopes(granted: &[String], asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let Some(asked) = asked else { return Ok(granted.to_vec()) };
-    let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    match asked.iter().find(|s| !granted.contains(s)) {
-        Some(extra) => Err(OAuthError::invalid_scope(format!("scope `{extra}` was not granted"))),
-        None => Ok(asked),
-    }
-}
-
 /// Parses urlencoded pairs, refusing duplicates.
 pub fn parse_unique(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let mut map = HashMap::new();

@@ -12,4 +12,5 @@ pub mod grant_type;
 pub mod introspect;
 pub mod refresh;
 pub mod revoke;
+pub mod scope;
 pub mod token;

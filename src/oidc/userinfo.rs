@@ -9,6 +9,7 @@ use axum::Json;
 use serde_json::{Map, Value};
 
 use crate::oauth::bearer::{authorize, bearer, BearerError};
+use crate::oauth::scope::Scopes;
 use crate::state::AppState;
 
 pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
@@ -25,19 +26,19 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
 async fn answer(state: &AppState, method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Value, BearerError> {
     let token = bearer(method, headers, body)?;
     let claims = authorize(state, &token, "openid").await?;
-    let scopes: Vec<&str> = claims.scope.split(' ').collect();
+    let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
     let Some(user) = state.durable.user(&claims.sub).await?.filter(|u| !u.disabled) else {
         return Err(BearerError::InvalidToken("the user no longer exists"));
     };
     let mut out = Map::new();
     out.insert("sub".into(), Value::String(user.sub.clone()));
-    if scopes.contains(&"profile") {
+    if scopes.contains("profile") {
         out.insert("preferred_username".into(), Value::String(user.username.clone()));
         if let Some(name) = &user.name {
             out.insert("name".into(), Value::String(name.clone()));
         }
     }
-    if scopes.contains(&"email") {
+    if scopes.contains("email") {
         if let Some(email) = &user.email {
             out.insert("email".into(), Value::String(email.clone()));
             // Addresses are set by administrators, not self-asserted.

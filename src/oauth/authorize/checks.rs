@@ -2,6 +2,7 @@
 
 use crate::error::OAuthError;
 use crate::oauth::grant_type::GrantType;
+use crate::oauth::scope::Scopes;
 use crate::store::Client;
 
 /// Exact string comparison against the registered URIs (RFC 9700 §4.1.3). When the request
@@ -17,20 +18,15 @@ pub fn redirect_uri<'a>(client: &'a Client, requested: Option<&'a str>) -> Resul
 
 /// The requested scopes, all of which the client must be allowed.
 pub fn scopes(client: &Client, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let requested = requested.ok_or_else(|| OAuthError::invalid_scope("scope is required"))?;
-    let mut out: Vec<String> = Vec::new();
-    for s in requested.split(' ').filter(|s| !s.is_empty()) {
-        if !client.scopes.iter().any(|allowed| allowed == s) && !(s == "offline_access" && client.allows_grant(GrantType::RefreshToken)) {
-            return Err(OAuthError::invalid_scope(format!("scope `{s}` is not allowed for this client")));
-        }
-        if !out.iter().any(|o| o == s) {
-            out.push(s.to_string());
-        }
-    }
-    if out.is_empty() {
+    let requested = Scopes::parse(requested.ok_or_else(|| OAuthError::invalid_scope("scope is required"))?)?;
+    if requested.is_empty() {
         return Err(OAuthError::invalid_scope("scope is required"));
     }
-    Ok(out)
+    let allowed = |s: &str| client.scopes.iter().any(|a| a == s) || (s == "offline_access" && client.allows_grant(GrantType::RefreshToken));
+    if let Some(s) = requested.iter().find(|s| !allowed(s)) {
+        return Err(OAuthError::invalid_scope(format!("scope `{s}` is not allowed for this client")));
+    }
+    Ok(requested.into_vec())
 }
 
 /// PKCE (RFC 7636) with S256 only; required for public clients.

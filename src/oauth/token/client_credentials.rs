@@ -1,5 +1,6 @@
 //! The `client_credentials` grant (RFC 6749 §4.4), with RFC 8707 resource indicators.
 
+use crate::oauth::scope::Scopes;
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::access_token::{self, AccessTokenRequest};
 use crate::oauth::form::OAuthForm;
@@ -33,19 +34,16 @@ pub fn granted_scopes(client: &Client, asked: Option<&str>) -> Result<Vec<String
     let Some(asked) = asked else {
         return Ok(client.scopes.iter().filter(|s| !USER_ONLY_SCOPES.contains(&s.as_str())).cloned().collect());
     };
-    let mut out: Vec<String> = Vec::new();
-    for s in asked.split(' ').filter(|s| !s.is_empty()) {
+    let asked = Scopes::parse(asked)?;
+    for s in asked.iter() {
         if USER_ONLY_SCOPES.contains(&s) {
             return Err(OAuthError::invalid_scope(format!("scope `{s}` needs a user; client_credentials has none")));
         }
         if !client.scopes.iter().any(|c| c == s) {
             return Err(OAuthError::invalid_scope(format!("scope `{s}` is not allowed for this client")));
         }
-        if !out.iter().any(|o| o == s) {
-            out.push(s.to_string());
-        }
     }
-    Ok(out)
+    Ok(asked.into_vec())
 }
 
 /// RFC 8707 §2: absolute URIs without a fragment.

@@ -2,7 +2,8 @@
 
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::access_token::{self, AccessTokenRequest};
-use crate::oauth::form::{narrowed_scopes, OAuthForm};
+use crate::oauth::form::OAuthForm;
+use crate::oauth::scope::Scopes;
 use crate::oauth::refresh::{self, NewRefreshGrant, Rotation};
 use crate::state::AppState;
 use crate::store::Client;
@@ -14,7 +15,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     let now = state.now();
     // Refuse a widened scope before rotating, so a bad request does not cost the client its token.
     if let Some(found) = refresh::find(state, presented).await?.filter(|t| t.client_id == client.id) {
-        narrowed_scopes(&found.scopes, form.get("scope"))?;
+        Scopes::narrowed(&found.scopes, form.get("scope"))?;
     }
     let token = match refresh::rotate(state, &client.id, presented, now).await? {
         Rotation::Rotated(t) | Rotation::GraceRetry(t) => t,
@@ -27,7 +28,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
         return Err(OAuthError::invalid_grant("the user of this grant can no longer sign in").into());
     }
     // Narrowing is allowed for this access token; the family keeps its original scopes.
-    let scopes = narrowed_scopes(&token.scopes, form.get("scope"))?;
+    let scopes = Scopes::narrowed(&token.scopes, form.get("scope"))?;
     let access = access_token::issue(
         state,
         AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(state, client, &token.sub, &scopes) },

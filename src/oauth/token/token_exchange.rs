@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use crate::apikeys::{self, Rejection};
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::access_token::{self, AccessTokenRequest};
-use crate::oauth::form::{narrowed_scopes, OAuthForm};
+use crate::oauth::form::OAuthForm;
+use crate::oauth::scope::Scopes;
 use crate::state::AppState;
 
 use super::client_credentials::resources;
@@ -26,7 +27,7 @@ pub async fn exchange_api_key(state: &AppState, form: &OAuthForm, caller: IpAddr
         Err(Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
         Err(r) => return Err(OAuthError::invalid_grant(format!("the API key cannot be exchanged: {}", r.reason())).into()),
     };
-    let scopes = narrowed_scopes(&key.scopes, form.get("scope"))?;
+    let scopes = Scopes::narrowed(&key.scopes, form.get("scope"))?;
     let mut audience = resources(form.resources())?;
     if let Some(aud) = form.get("audience") {
         audience.push(aud.to_string());
