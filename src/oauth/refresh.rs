@@ -91,29 +91,95 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Consumes a presented token. At most one concurrent caller rotates a given token.
-pub async fn rotate(state: &AppState, client_id: &str, presented: &str, now: UnixTime) -> Result<Rotation, AppError> {
-    let hash = hash_secret(presented);
-    let Some(token) = state.durable.refresh_token(&hash).await? else { return Ok(Rotation::Invalid) };
+/// What a stored token allows its presenter, before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Another client's, revoked, or expired: refused, and nothing is revealed.
+    Invalid,
+    /// Unused and live: it may rotate.
+    Fresh,
+    /// Rotated before, at `at`: a retry within the grace window, or a replay.
+    Used { at: UnixTime },
+}
+
+pub fn verdict(token: &RefreshToken, client_id: &str, now: UnixTime) -> Verdict {
     // Bound to its client; another client learns nothing, not even that it exists.
     if token.client_id != client_id || token.revoked_at.is_some() || now >= token.absolute_expires_at {
-        return Ok(Rotation::Invalid);
+        return Verdict::Invalid;
     }
-    if token.used_at.is_none() {
-        if now >= token.idle_expires_at {
-            return Ok(Rotation::Invalid);
-        }
-        if state.durable.mark_refresh_token_used(&hash, now).await? {
-            return Ok(Rotation::Rotated(token));
-        }
+    match token.used_at {
+        Some(at) => Verdict::Used { at },
+        None if now >= token.idle_expires_at => Verdict::Invalid,
+        None => Verdict::Fresh,
     }
-    // Used already (maybe a moment ago by a concurrent request): a retry or a replay.
-    let used_at = state.durable.refresh_token(&hash).await?.and_then(|t| t.used_at).unwrap_or(now);
-    if now - used_at <= state.config.tokens.refresh_reuse_grace.as_secs() as i64 {
+}
+
+/// A used token presented again within `grace` seconds of its rotation is a lost answer's retry.
+pub fn is_grace_retry(used_at: UnixTime, now: UnixTime, grace: i64) -> bool {
+    now - used_at <= grace
+}
+
+/// Consumes a presented token (`stored`, as looked up by its hash). At most one concurrent
+/// caller rotates a given token.
+pub async fn rotate(state: &AppState, client_id: &str, stored: Option<RefreshToken>, now: UnixTime) -> Result<Rotation, AppError> {
+    let Some(token) = stored else { return Ok(Rotation::Invalid) };
+    let used_at = match verdict(&token, client_id, now) {
+        Verdict::Invalid => return Ok(Rotation::Invalid),
+        Verdict::Used { at } => at,
+        Verdict::Fresh => {
+            if state.durable.mark_refresh_token_used(&token.token_hash, now).await? {
+                return Ok(Rotation::Rotated(token));
+            }
+            // A concurrent request rotated it a moment ago: read when.
+            state.durable.refresh_token(&token.token_hash).await?.and_then(|t| t.used_at).unwrap_or(now)
+        }
+    };
+    if is_grace_retry(used_at, now, state.config.tokens.refresh_reuse_grace.as_secs() as i64) {
         return Ok(Rotation::GraceRetry(token));
     }
     revoke_family(state, &token.family_id).await?;
     state.metrics.security_event("refresh_token_reuse");
     tracing::warn!(client_id, family_id = %token.family_id, "rotated refresh token reused: family revoked");
     Ok(Rotation::Reused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(used_at: Option<UnixTime>, revoked_at: Option<UnixTime>) -> RefreshToken {
+        RefreshToken {
+            token_hash: vec![1; 32],
+            family_id: "f".into(),
+            client_id: "app".into(),
+            sub: "u".into(),
+            scopes: vec!["openid".into()],
+            auth_time: None,
+            sid: None,
+            created_at: 100,
+            idle_expires_at: 200,
+            absolute_expires_at: 300,
+            used_at,
+            revoked_at,
+        }
+    }
+
+    #[test]
+    fn a_token_is_fresh_only_for_its_client_while_live_and_unused() {
+        assert_eq!(verdict(&token(None, None), "app", 150), Verdict::Fresh);
+        assert_eq!(verdict(&token(None, None), "other", 150), Verdict::Invalid, "another client's token");
+        assert_eq!(verdict(&token(None, Some(120)), "app", 150), Verdict::Invalid, "revoked");
+        assert_eq!(verdict(&token(None, None), "app", 200), Verdict::Invalid, "idle expiry");
+        assert_eq!(verdict(&token(Some(140), None), "app", 250), Verdict::Used { at: 140 }, "used: judged by reuse, not idle expiry");
+        assert_eq!(verdict(&token(Some(140), None), "app", 300), Verdict::Invalid, "the family's absolute expiry ends everything");
+        assert_eq!(verdict(&token(Some(140), None), "other", 150), Verdict::Invalid, "another client learns nothing of reuse");
+    }
+
+    #[test]
+    fn only_a_prompt_retry_is_forgiven() {
+        assert!(is_grace_retry(100, 100, 5));
+        assert!(is_grace_retry(100, 105, 5));
+        assert!(!is_grace_retry(100, 106, 5));
+        assert!(!is_grace_retry(100, 101, 0) && is_grace_retry(100, 100, 0));
+    }
 }

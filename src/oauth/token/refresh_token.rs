@@ -13,11 +13,12 @@ use super::TokenResponse;
 pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
     let presented = form.require("refresh_token")?;
     let now = state.now();
+    let stored = refresh::find(state, presented).await?;
     // Refuse a widened scope before rotating, so a bad request does not cost the client its token.
-    if let Some(found) = refresh::find(state, presented).await?.filter(|t| t.client_id == client.id) {
+    if let Some(found) = stored.as_ref().filter(|t| t.client_id == client.id) {
         Scopes::narrowed(&found.scopes, form.get("scope"))?;
     }
-    let token = match refresh::rotate(state, &client.id, presented, now).await? {
+    let token = match refresh::rotate(state, &client.id, stored, now).await? {
         Rotation::Rotated(t) | Rotation::GraceRetry(t) => t,
         Rotation::Reused => return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked").into()),
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into()),
