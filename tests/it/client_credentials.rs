@@ -5,8 +5,17 @@ use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use serde_json::Value;
 use sesame::store::AuthMethod;
 
-use crate::machine_support::*;
-use crate::support::{backends, http, Backend, TestServer};
+use crate::support::harness::Tests;
+use crate::support::machine::*;
+use crate::support::{http, Backend, TestServer};
+
+pub fn tests(t: &mut Tests) {
+    t.each_backend("the_oauth2_crate_gets_a_jwt_access_token", the_oauth2_crate_gets_a_jwt_access_token)
+        .test("scopes_resources_and_algorithms", scopes_resources_and_algorithms)
+        .each_backend("client_authentication_refusals", client_authentication_refusals)
+        .each_backend("private_key_jwt_with_registered_keys", private_key_jwt_with_registered_keys)
+        .test("private_key_jwt_with_a_jwks_uri", private_key_jwt_with_a_jwks_uri);
+}
 
 fn decode_claims(token: &str) -> Value {
     use base64::Engine;
@@ -18,36 +27,32 @@ fn oauth2_http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-#[tokio::test]
-async fn the_oauth2_crate_gets_a_jwt_access_token() {
-    for backend in backends() {
-        let server = TestServer::start(backend).await;
-        let m = add_machine(&server, "Billing", "invoices:read invoices:write", AuthMethod::ClientSecretBasic).await;
-        let client = BasicClient::new(ClientId::new(m.id.clone()))
-            .set_client_secret(ClientSecret::new(m.secret.clone().unwrap()))
-            .set_token_uri(TokenUrl::new(server.url("/token")).unwrap());
-        let token = client.exchange_client_credentials().add_scope(Scope::new("invoices:read".into())).request_async(&oauth2_http()).await.unwrap();
-        assert_eq!(token.scopes().unwrap()[0].as_str(), "invoices:read");
-        assert!(token.refresh_token().is_none(), "no refresh token for client_credentials");
-        let claims = decode_claims(token.access_token().secret());
-        assert_eq!(claims["sub"], m.id.as_str());
-        assert_eq!(claims["client_id"], m.id.as_str());
-        assert_eq!(claims["aud"], server.base.as_str());
-        assert_eq!(claims["scope"], "invoices:read");
-        assert!(claims["jti"].is_string() && claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+async fn the_oauth2_crate_gets_a_jwt_access_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let m = add_machine(&server, "Billing", "invoices:read invoices:write", AuthMethod::ClientSecretBasic).await;
+    let client = BasicClient::new(ClientId::new(m.id.clone()))
+        .set_client_secret(ClientSecret::new(m.secret.clone().unwrap()))
+        .set_token_uri(TokenUrl::new(server.url("/token")).unwrap());
+    let token = client.exchange_client_credentials().add_scope(Scope::new("invoices:read".into())).request_async(&oauth2_http()).await.unwrap();
+    assert_eq!(token.scopes().unwrap()[0].as_str(), "invoices:read");
+    assert!(token.refresh_token().is_none(), "no refresh token for client_credentials");
+    let claims = decode_claims(token.access_token().secret());
+    assert_eq!(claims["sub"], m.id.as_str());
+    assert_eq!(claims["client_id"], m.id.as_str());
+    assert_eq!(claims["aud"], server.base.as_str());
+    assert_eq!(claims["scope"], "invoices:read");
+    assert!(claims["jti"].is_string() && claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
 
-        // No scope asked: the client's own scopes. client_secret_post through the crate too.
-        let post = add_machine(&server, "Poster", "a b", AuthMethod::ClientSecretPost).await;
-        let client = BasicClient::new(ClientId::new(post.id.clone()))
-            .set_client_secret(ClientSecret::new(post.secret.clone().unwrap()))
-            .set_auth_type(AuthType::RequestBody)
-            .set_token_uri(TokenUrl::new(server.url("/token")).unwrap());
-        let token = client.exchange_client_credentials().request_async(&oauth2_http()).await.unwrap();
-        assert_eq!(decode_claims(token.access_token().secret())["scope"], "a b", "{backend:?}");
-    }
+    // No scope asked: the client's own scopes. client_secret_post through the crate too.
+    let post = add_machine(&server, "Poster", "a b", AuthMethod::ClientSecretPost).await;
+    let client = BasicClient::new(ClientId::new(post.id.clone()))
+        .set_client_secret(ClientSecret::new(post.secret.clone().unwrap()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_token_uri(TokenUrl::new(server.url("/token")).unwrap());
+    let token = client.exchange_client_credentials().request_async(&oauth2_http()).await.unwrap();
+    assert_eq!(decode_claims(token.access_token().secret())["scope"], "a b", "{backend:?}");
 }
 
-#[tokio::test]
 async fn scopes_resources_and_algorithms() {
     let server = TestServer::start(Backend::Embedded).await;
     let m = add_machine(&server, "Svc", "reports:read", AuthMethod::ClientSecretBasic).await;
@@ -75,67 +80,69 @@ async fn scopes_resources_and_algorithms() {
     }
 }
 
-#[tokio::test]
-async fn client_authentication_refusals() {
-    for backend in backends() {
-        let server = TestServer::start(backend).await;
-        let basic = add_machine(&server, "Basic", "x", AuthMethod::ClientSecretBasic).await;
-        let post = add_machine(&server, "Post", "x", AuthMethod::ClientSecretPost).await;
-        let cc = [("grant_type", "client_credentials")];
+async fn client_authentication_refusals(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let basic = add_machine(&server, "Basic", "x", AuthMethod::ClientSecretBasic).await;
+    let post = add_machine(&server, "Post", "x", AuthMethod::ClientSecretPost).await;
+    let cc = [("grant_type", "client_credentials")];
+    let refused = |status: u16, error: &str, description: &str| (status, error.to_string(), description.to_string());
+    let failed = refused(401, "invalid_client", "client authentication failed");
 
-        let res = http().post(server.url("/token")).basic_auth(&basic.id, Some("wrong")).form(&cc).send().await.unwrap();
-        assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
-        assert_eq!(error_code(res).await, (401, "invalid_client".into()), "{backend:?}: bad secret");
+    let res = http().post(server.url("/token")).basic_auth(&basic.id, Some("wrong")).form(&cc).send().await.unwrap();
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert_eq!(error_body(res).await, failed, "{backend:?}: bad secret");
 
-        let res = http().post(server.url("/token")).basic_auth("nobody", Some("x")).form(&cc).send().await.unwrap();
-        assert_eq!(error_code(res).await, (401, "invalid_client".into()), "unknown client");
+    let res = http().post(server.url("/token")).basic_auth("nobody", Some("x")).form(&cc).send().await.unwrap();
+    assert_eq!(error_body(res).await, failed, "unknown client");
 
-        // Registered for basic, authenticating with post (and the other way round).
-        let secret = basic.secret.clone().unwrap();
-        let res = http().post(server.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &basic.id), ("client_secret", &secret)]).send().await.unwrap();
-        assert_eq!(error_code(res).await, (401, "invalid_client".into()), "wrong method");
-        let res = http().post(server.url("/token")).basic_auth(&post.id, post.secret.as_ref()).form(&cc).send().await.unwrap();
-        assert_eq!(error_code(res).await, (401, "invalid_client".into()));
+    // Registered for basic, authenticating with post (and the other way round).
+    let secret = basic.secret.clone().unwrap();
+    let res = http().post(server.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &basic.id), ("client_secret", &secret)]).send().await.unwrap();
+    assert_eq!(error_body(res).await, refused(401, "invalid_client", "this client authenticates with client_secret_basic"), "wrong method");
+    let res = http().post(server.url("/token")).basic_auth(&post.id, post.secret.as_ref()).form(&cc).send().await.unwrap();
+    assert_eq!(error_body(res).await, refused(401, "invalid_client", "this client authenticates with client_secret_post"));
 
-        // Two methods at once.
-        let res = http().post(server.url("/token")).basic_auth(&basic.id, Some(&secret)).form(&[("grant_type", "client_credentials"), ("client_id", &basic.id), ("client_secret", &secret)]).send().await.unwrap();
-        assert_eq!(error_code(res).await, (400, "invalid_request".into()));
+    // Two methods at once.
+    let res = http().post(server.url("/token")).basic_auth(&basic.id, Some(&secret)).form(&[("grant_type", "client_credentials"), ("client_id", &basic.id), ("client_secret", &secret)]).send().await.unwrap();
+    assert_eq!(error_body(res).await, refused(400, "invalid_request", "use exactly one client authentication method"));
 
-        // No authentication at all, and a confidential client pretending to be public.
-        assert_eq!(error_code(http().post(server.url("/token")).form(&cc).send().await.unwrap()).await.1, "invalid_client");
-        let res = http().post(server.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &basic.id)]).send().await.unwrap();
-        assert_eq!(error_code(res).await, (401, "invalid_client".into()));
+    // No authentication at all, and a confidential client pretending to be public.
+    let res = http().post(server.url("/token")).form(&cc).send().await.unwrap();
+    assert_eq!(error_body(res).await, refused(401, "invalid_client", "no client authentication"));
+    let res = http().post(server.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &basic.id)]).send().await.unwrap();
+    assert_eq!(error_body(res).await, refused(401, "invalid_client", "this client must authenticate"));
 
-        // A grant the client is not registered for.
-        let res = http().post(server.url("/token")).basic_auth(&basic.id, Some(&secret)).form(&[("grant_type", "refresh_token"), ("refresh_token", "x")]).send().await.unwrap();
-        assert_eq!(error_code(res).await.1, "unauthorized_client");
-    }
+    // A grant the client is not registered for.
+    let res = http().post(server.url("/token")).basic_auth(&basic.id, Some(&secret)).form(&[("grant_type", "refresh_token"), ("refresh_token", "x")]).send().await.unwrap();
+    assert_eq!(error_body(res).await, refused(400, "unauthorized_client", "this client may not use the refresh_token grant"));
 }
 
-#[tokio::test]
-async fn private_key_jwt_with_registered_keys() {
-    for backend in backends() {
-        let server = TestServer::start(backend).await;
-        let m = add_keyed_machine(&server, None, None).await;
-        let token_endpoint = server.url("/token");
-        let a = assertion(&m, &token_endpoint, 60, "jti-1");
-        assert_eq!(token_with_assertion(&server, &a).await.status(), 200, "{backend:?}");
-        assert_eq!(error_code(token_with_assertion(&server, &a).await).await, (401, "invalid_client".into()), "replayed assertion");
-        let issuer_aud = assertion(&m, &server.base, 60, "jti-2");
-        assert_eq!(token_with_assertion(&server, &issuer_aud).await.status(), 200, "issuer as audience");
-        let expired = assertion(&m, &token_endpoint, -120, "jti-3");
-        assert_eq!(error_code(token_with_assertion(&server, &expired).await).await.1, "invalid_client", "expired");
-        let wrong_aud = assertion(&m, "https://other.example.com/token", 60, "jti-4");
-        assert_eq!(error_code(token_with_assertion(&server, &wrong_aud).await).await.1, "invalid_client", "wrong audience");
-        let too_long = assertion(&m, &token_endpoint, 3600, "jti-5");
-        assert_eq!(error_code(token_with_assertion(&server, &too_long).await).await.1, "invalid_client", "lifetime too long");
-        let (other_key, _) = client_key("ES256");
-        let forged = KeyedMachine { id: m.id.clone(), key: other_key };
-        assert_eq!(error_code(token_with_assertion(&server, &assertion(&forged, &token_endpoint, 60, "jti-6")).await).await.1, "invalid_client", "signed by another key");
-    }
+async fn private_key_jwt_with_registered_keys(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let m = add_keyed_machine(&server, None, None).await;
+    let token_endpoint = server.url("/token");
+    // Each refusal is invalid_client; its description says which check refused it.
+    let refused_for = |res: reqwest::Response, why: &'static str| async move {
+        let (status, error, description) = error_body(res).await;
+        assert_eq!((status, error.as_str()), (401, "invalid_client"), "{why}: {description}");
+        assert!(description.contains(why), "refused, but not because of {why}: {description}");
+    };
+    let a = assertion(&m, &token_endpoint, 60, "jti-1");
+    assert_eq!(token_with_assertion(&server, &a).await.status(), 200, "{backend:?}");
+    refused_for(token_with_assertion(&server, &a).await, "already used").await;
+    let issuer_aud = assertion(&m, &server.base, 60, "jti-2");
+    assert_eq!(token_with_assertion(&server, &issuer_aud).await.status(), 200, "issuer as audience");
+    let expired = assertion(&m, &token_endpoint, -120, "jti-3");
+    refused_for(token_with_assertion(&server, &expired).await, "expired").await;
+    let wrong_aud = assertion(&m, "https://other.example.com/token", 60, "jti-4");
+    refused_for(token_with_assertion(&server, &wrong_aud).await, "audience").await;
+    let too_long = assertion(&m, &token_endpoint, 3600, "jti-5");
+    refused_for(token_with_assertion(&server, &too_long).await, "too long").await;
+    let (other_key, _) = client_key("ES256");
+    let forged = KeyedMachine { id: m.id.clone(), key: other_key };
+    refused_for(token_with_assertion(&server, &assertion(&forged, &token_endpoint, 60, "jti-6")).await, "no registered key").await;
 }
 
-#[tokio::test]
 async fn private_key_jwt_with_a_jwks_uri() {
     let server = TestServer::start(Backend::Embedded).await;
     let (key, public) = client_key("RS256");

@@ -1,71 +1,119 @@
 //! The examples run for real: the FastAPI app signs users in through sesame in a headless
 //! Chromium (with SSO between two instances, refresh and logout), and the resource server
 //! checks JWTs offline and API keys through introspection, across a key rotation.
+//!
+//! Each uvicorn gets its listening socket from this process (`uvicorn --fd 3`): the port is
+//! bound here and never released, so no other process can take it in between.
 
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use serde_json::{json, Value};
 use sesame::admin::api_keys::{Admin, NewApiKey};
 use sesame::admin::clients::{self, NewClient};
 use sesame::clock::{Clock, ManualClock, SystemClock};
+use sesame::crypto::rotation::KeyState;
 use sesame::store::AuthMethod;
 
-use crate::browser::{start_browser, wait_for_url};
-use crate::machine_support::{add_machine, Machine};
-use crate::sso_support::{add_user, PASSWORD};
-use crate::support::{backends, http, test_config, Backend, TestDatabase, TestServer};
+use crate::support::chromium::{start_browser, wait_for_url};
+use crate::support::harness::{environment, Need, Tests};
+use crate::support::machine::{add_machine, Machine};
+use crate::support::sso::{add_user, PASSWORD};
+use crate::support::{http, test_config, Backend, TestDatabase, TestServer};
+
+pub fn tests(t: &mut Tests) {
+    t.each_backend_needing(&[Need::Python, Need::Chromium], "fastapi_app_signs_in_with_sso_refresh_and_logout", fastapi_app_signs_in_with_sso_refresh_and_logout)
+        .test_needing(&[Need::Python], "resource_server_accepts_tokens_and_keys_and_refuses_the_rest", resource_server_accepts_tokens_and_keys_and_refuses_the_rest)
+        .test_needing(&[Need::Python], "resource_server_survives_a_key_rotation", resource_server_survives_a_key_rotation);
+}
 
 const AUDIENCE: &str = "https://reports.example.com/";
 
-fn python() -> Option<String> {
-    match std::env::var("SESAME_TEST_PYTHON") {
-        Ok(p) => Some(p),
-        Err(_) => {
-            assert!(std::env::var("CI").is_err(), "CI must provide SESAME_TEST_PYTHON (see .ci/run)");
-            eprintln!("skipped: SESAME_TEST_PYTHON is not set (bash .ci/run sets it up)");
-            None
-        }
-    }
+fn python() -> String {
+    environment().python.clone().expect("tests running the examples declare Need::Python")
 }
 
-struct Uvicorn(Child);
+/// A uvicorn child serving one example, stopped when dropped.
+struct Uvicorn {
+    child: Child,
+    stderr: tempfile::NamedTempFile,
+}
 
 impl Drop for Uvicorn {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+mod sys {
+    use std::os::raw::c_int;
+    pub const F_SETFD: c_int = 2;
+    extern "C" {
+        pub fn dup2(old: c_int, new: c_int) -> c_int;
+        pub fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    }
 }
 
-async fn uvicorn(python: &str, example: &str, port: u16, env: &[(&str, String)]) -> Uvicorn {
+/// A listening socket on 127.0.0.1 for an example to inherit, and its base URL.
+fn example_socket() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a socket for the example");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// Starts `example` under uvicorn on the inherited `socket` (as its fd 3), and waits (at most
+/// 60 s) until it answers HTTP at `url`.
+async fn uvicorn(python: &str, example: &str, socket: std::net::TcpListener, url: &str, env: &[(&str, String)]) -> Uvicorn {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/");
-    let child = Command::new(python)
-        .args(["-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", &port.to_string(), "--log-level", "warning"])
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let fd = socket.as_raw_fd();
+    let mut command = Command::new(python);
+    command
+        .args(["-m", "uvicorn", "app:app", "--fd", "3", "--log-level", "warning"])
         .current_dir(format!("{dir}{example}"))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .spawn()
-        .expect("start uvicorn");
-    let app = Uvicorn(child);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        .stderr(stderr.reopen().unwrap());
+    // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) are made.
+    unsafe {
+        command.pre_exec(move || {
+            // The socket becomes fd 3 of the child, without close-on-exec.
+            let done = if fd == 3 { sys::fcntl(3, sys::F_SETFD, 0) } else { sys::dup2(fd, 3) };
+            if done < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command.spawn().expect("start uvicorn");
+    // The child has its own copy of the socket now.
+    drop(socket);
+    let mut app = Uvicorn { child, stderr };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = app.child.try_wait().unwrap() {
+            panic!("{example} exited ({status}) before serving: {}", std::fs::read_to_string(app.stderr.path()).unwrap_or_default());
+        }
+        // Connections wait in the socket's queue until uvicorn accepts them: any answer means it serves.
+        if http().get(url).timeout(Duration::from_secs(2)).send().await.is_ok() {
             return app;
+        }
+        if Instant::now() >= deadline {
+            panic!("{example} did not answer at {url} within 60 s: {}", std::fs::read_to_string(app.stderr.path()).unwrap_or_default());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{example} did not start on port {port}");
 }
 
 async fn web_app(server: &TestServer, python: &str, name: &str) -> (Uvicorn, String) {
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
+    let (socket, url) = example_socket();
+    let port = socket.local_addr().unwrap().port();
     let mut spec = NewClient::new(name);
     spec.redirect_uris = vec![format!("{url}/callback")];
     spec.post_logout_redirect_uris = vec![format!("{url}/")];
@@ -82,19 +130,17 @@ async fn web_app(server: &TestServer, python: &str, name: &str) -> (Uvicorn, Str
     if let Some(redis) = &server.state.config.redis_url {
         env.push(("REDIS_URL", redis.clone()));
     }
-    (uvicorn(python, "fastapi-app", port, &env).await, url)
+    (uvicorn(python, "fastapi-app", socket, &url, &env).await, url)
 }
 
 async fn text(browser: &fantoccini::Client, css: &str) -> String {
     browser.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
 }
 
-#[tokio::test]
-async fn fastapi_app_signs_in_with_sso_refresh_and_logout() {
-    let Some(python) = python() else { return };
+async fn fastapi_app_signs_in_with_sso_refresh_and_logout(backend: Backend) {
+    let python = python();
     let profile = tempfile::tempdir().unwrap();
-    let Some((_driver, browser)) = start_browser(profile.path()).await else { return };
-    let backend = *backends().last().unwrap();
+    let (_driver, browser) = start_browser(profile.path()).await;
     let server = TestServer::start(backend).await;
     add_user(&server, "alice").await;
     let (_one, one) = web_app(&server, &python, "Wiki").await;
@@ -129,7 +175,7 @@ async fn fastapi_app_signs_in_with_sso_refresh_and_logout() {
 
 async fn resource_server(server: &TestServer, python: &str, jwks_cache_seconds: &str) -> (Uvicorn, String) {
     let rs = add_machine(server, "Reports API", "introspect", AuthMethod::ClientSecretBasic).await;
-    let port = free_port();
+    let (socket, url) = example_socket();
     let env = [
         ("SESAME_ISSUER", server.base.clone()),
         ("RS_AUDIENCE", AUDIENCE.to_string()),
@@ -138,7 +184,7 @@ async fn resource_server(server: &TestServer, python: &str, jwks_cache_seconds: 
         ("API_KEY_CACHE_SECONDS", "5".into()),
         ("JWKS_CACHE_SECONDS", jwks_cache_seconds.into()),
     ];
-    (uvicorn(python, "resource-server", port, &env).await, format!("http://127.0.0.1:{port}/reports"))
+    (uvicorn(python, "resource-server", socket, &url, &env).await, format!("{url}/reports"))
 }
 
 async fn client_token(server: &TestServer, m: &Machine, resource: Option<&str>) -> String {
@@ -150,48 +196,73 @@ async fn client_token(server: &TestServer, m: &Machine, resource: Option<&str>) 
     body["access_token"].as_str().unwrap().to_string()
 }
 
-async fn call(api: &str, header: (&str, String)) -> u16 {
-    let res = http().get(api).header(header.0, header.1).send().await.unwrap();
+/// Calls the resource server; its status and JSON answer.
+async fn call(api: &str, header: (&str, String)) -> (u16, Value) {
+    let res = http().get(api).header(header.0, header.1).timeout(Duration::from_secs(30)).send().await.unwrap();
     let status = res.status().as_u16();
-    eprintln!("resource server: {status} {}", res.text().await.unwrap_or_default());
-    status
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "unparsed": text })))
+}
+
+/// A refusal of the resource server: 401 `invalid_token` with this description.
+fn refused(description: &str) -> (u16, Value) {
+    (401, json!({"error": "invalid_token", "error_description": description}))
+}
+
+fn allowed(caller: &str) -> (u16, Value) {
+    (200, json!({"caller": caller, "reports": ["q1", "q2"]}))
 }
 
 fn bearer(token: &str) -> (&'static str, String) {
     ("authorization", format!("Bearer {token}"))
 }
 
-#[tokio::test]
 async fn resource_server_accepts_tokens_and_keys_and_refuses_the_rest() {
-    let Some(python) = python() else { return };
     let server = TestServer::start(Backend::Embedded).await;
-    let (_rs, api) = resource_server(&server, &python, "300").await;
+    let (_rs, api) = resource_server(&server, &python(), "300").await;
     let batch = add_machine(&server, "Batch", "reports:read", AuthMethod::ClientSecretBasic).await;
 
-    assert_eq!(call(&api, bearer(&client_token(&server, &batch, Some(AUDIENCE)).await)).await, 200);
-    assert_eq!(call(&api, bearer(&client_token(&server, &batch, None).await)).await, 401, "token for another audience");
+    assert_eq!(call(&api, bearer(&client_token(&server, &batch, Some(AUDIENCE)).await)).await, allowed(&batch.id));
+    assert_eq!(call(&api, bearer(&client_token(&server, &batch, None).await)).await, refused("token is for another audience"));
 
     let now = server.state.now();
     let claims = |exp: i64| json!({"iss": server.base, "sub": batch.id, "aud": AUDIENCE, "client_id": batch.id, "scope": "reports:read", "jti": "x", "iat": exp - 900, "exp": exp});
     let expired = sesame::crypto::jwt::sign(&server.state.keys.signer("RS256").unwrap(), "at+jwt", &claims(now - 60)).unwrap();
-    assert_eq!(call(&api, bearer(&expired)).await, 401, "expired token");
+    assert_eq!(call(&api, bearer(&expired)).await, refused("token expired"));
     let stranger = sesame::crypto::keys::generate("RS256").unwrap();
     let stranger = sesame::crypto::keys::SigningKeyPair::from_pkcs8(&stranger.kid, "RS256", &stranger.pkcs8_der).unwrap();
-    assert_eq!(call(&api, bearer(&sesame::crypto::jwt::sign(&stranger, "at+jwt", &claims(now + 600)).unwrap())).await, 401, "key not in the JWKS");
+    assert_eq!(call(&api, bearer(&sesame::crypto::jwt::sign(&stranger, "at+jwt", &claims(now + 600)).unwrap())).await, refused("signed by an unknown key"), "key not in the JWKS");
 
     let admin = Admin { config: &server.state.config, durable: server.state.durable.as_ref(), ephemeral: Some(server.state.ephemeral.as_ref()), actor: "test", now };
     let good = admin.generate(&NewApiKey { name: "exporter".into(), scope: Some("reports:read".into()), ..NewApiKey::default() }).await.unwrap();
-    assert_eq!(call(&api, ("x-api-key", good.key.clone())).await, 200);
+    assert_eq!(call(&api, ("x-api-key", good.key.clone())).await, allowed(&good.id));
     let revoked = admin.generate(&NewApiKey { name: "old".into(), scope: Some("reports:read".into()), ..NewApiKey::default() }).await.unwrap();
     admin.revoke(&revoked.id).await.unwrap();
-    assert_eq!(call(&api, ("x-api-key", revoked.key)).await, 401, "revoked key");
+    assert_eq!(call(&api, ("x-api-key", revoked.key)).await, refused("API key not valid"), "revoked key");
     let unscoped = admin.generate(&NewApiKey { name: "other".into(), scope: Some("billing:read".into()), ..NewApiKey::default() }).await.unwrap();
-    assert_eq!(call(&api, ("x-api-key", unscoped.key)).await, 403);
+    assert_eq!(call(&api, ("x-api-key", unscoped.key)).await, (403, json!({"error": "insufficient_scope"})));
 }
 
-#[tokio::test]
+/// How many times `/jwks.json` was fetched from `server`, by its metrics.
+async fn jwks_fetches(server: &TestServer) -> u64 {
+    let metrics = http().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("sesame_http_requests_total{") && l.contains("route=\"/jwks.json\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum()
+}
+
+async fn published_kids(server: &TestServer) -> Vec<String> {
+    let jwks: Value = http().get(server.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+/// The successor key is published before it signs anything, so a verifier that fetched the key
+/// set during pre-publication accepts the first token the new key signs without fetching it
+/// again. (The example refetches on an unknown kid, so a 200 alone would prove nothing: the
+/// test counts the JWKS fetches on sesame's side.)
 async fn resource_server_survives_a_key_rotation() {
-    let Some(python) = python() else { return };
     // The server's clock starts in the past so that, after the pre-publication period, "now"
     // is real time again: tokens then carry times the resource server believes.
     let prepublish = 2 * 86_400;
@@ -201,26 +272,40 @@ async fn resource_server_survives_a_key_rotation() {
     let mut config = test_config(Backend::Embedded);
     config.database_url = db.url.clone();
     config.tokens.access_token_ttl = Duration::from_secs(3 * 86_400);
+    assert_eq!(config.keys.prepublish, Duration::from_secs(prepublish as u64), "the test assumes the default pre-publication period");
     let server = TestServer::start_on(config, clock.clone(), Some(db)).await;
-    // The resource server's JWKS cache (1 s) stands for "much shorter than the pre-publication period".
-    let (_rs, api) = resource_server(&server, &python, "1").await;
     let batch = add_machine(&server, "Batch", "reports:read", AuthMethod::ClientSecretBasic).await;
-
     let before = client_token(&server, &batch, Some(AUDIENCE)).await;
-    assert_eq!(call(&api, bearer(&before)).await, 200);
     let old_kid = server.state.keys.signer("RS256").unwrap().kid.clone();
 
+    // Pre-publication: the successor is in the JWKS, and the old key still signs.
     server.state.keys.rotate_now(false).await.unwrap();
-    // While the successor is only published, the resource server's cache turns over and learns it.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(call(&api, bearer(&before)).await, 200);
+    let next: Vec<String> = server.state.keys.info().into_iter().filter(|k| k.alg == "RS256" && k.state == KeyState::Next).map(|k| k.kid).collect();
+    assert_eq!(next.len(), 1, "one pending successor");
+    let next_kid = next[0].clone();
+    let published = published_kids(&server).await;
+    assert!(published.contains(&next_kid), "the successor {next_kid} is not published before it signs: {published:?}");
+    assert!(published.contains(&old_kid));
+    let during = client_token(&server, &batch, Some(AUDIENCE)).await;
+    assert_eq!(jsonwebtoken::decode_header(&during).unwrap().kid.as_deref(), Some(old_kid.as_str()), "the successor signed during pre-publication");
+
+    // The resource server fetches the key set now, during pre-publication (as any cache that
+    // turns over in that period would), and keeps it 300 s: longer than the rest of the test.
+    let (_rs, api) = resource_server(&server, &python(), "300").await;
+    let unfetched = jwks_fetches(&server).await;
+    assert_eq!(call(&api, bearer(&before)).await, allowed(&batch.id));
+    let fetches = jwks_fetches(&server).await;
+    assert!(fetches > unfetched, "the resource server's JWKS fetch was not counted: the check below would prove nothing");
+
+    // Activation: the successor signs.
     clock.set(real_now + 1);
     server.state.keys.rotate_if_due().await.unwrap();
     let new_kid = server.state.keys.signer("RS256").unwrap().kid.clone();
-    assert_ne!(new_kid, old_kid, "the successor signs now");
-
+    assert_eq!(new_kid, next_kid, "the pre-published successor signs now");
     let after = client_token(&server, &batch, Some(AUDIENCE)).await;
     assert_eq!(jsonwebtoken::decode_header(&after).unwrap().kid.as_deref(), Some(new_kid.as_str()));
-    assert_eq!(call(&api, bearer(&after)).await, 200, "a token from the new key");
-    assert_eq!(call(&api, bearer(&before)).await, 200, "a token from the retired key, still published");
+    assert_eq!(call(&api, bearer(&after)).await, allowed(&batch.id), "a token from the new key");
+    assert_eq!(jwks_fetches(&server).await, fetches, "the resource server had to fetch the JWKS again to verify the new key's token");
+    assert_eq!(call(&api, bearer(&before)).await, allowed(&batch.id), "a token from the retired key, still published");
+    assert!(published_kids(&server).await.contains(&old_kid), "the retired key is still published");
 }

@@ -10,7 +10,15 @@ use sesame::crypto::keyring::KeyRing;
 use sesame::crypto::rotation::{KeyState, Schedule};
 use sesame::store::Durable;
 
-use crate::support::{backends, TestDatabase};
+use crate::support::harness::{Database, Tests};
+use crate::support::TestDatabase;
+
+pub fn tests(t: &mut Tests) {
+    t.each_database("keys_are_prepublished_then_activate_then_retire", keys_are_prepublished_then_activate_then_retire)
+        .each_database("two_nodes_on_one_database_rotate_once", two_nodes_on_one_database_rotate_once)
+        .test("a_wrong_key_encryption_key_is_refused", a_wrong_key_encryption_key_is_refused)
+        .test("manual_rotation_publishes_at_once_and_signs_later", manual_rotation_publishes_at_once_and_signs_later);
+}
 
 const DAY: i64 = 86_400;
 const T0: i64 = 1_800_000_000;
@@ -36,87 +44,80 @@ fn kid_of(ring: &KeyRing, alg: &str, state: KeyState) -> Vec<String> {
     ring.info().into_iter().filter(|k| k.alg == alg && k.state == state).map(|k| k.kid).collect()
 }
 
-#[tokio::test]
-async fn keys_are_prepublished_then_activate_then_retire() {
-    for backend in backends() {
-        let db = TestDatabase::new(backend).await;
-        let clock = Arc::new(ManualClock::new(T0));
-        let ring = node(db.open().await, &[1; 32], clock.clone()).await;
+async fn keys_are_prepublished_then_activate_then_retire(backend: Database) {
+    let db = TestDatabase::of(backend).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let ring = node(db.open().await, &[1; 32], clock.clone()).await;
 
-        // First start: one active key per algorithm.
-        assert_eq!(ring.info().len(), 3, "{backend:?}");
-        let first = ring.signer("RS256").unwrap().kid.clone();
-        assert_eq!(kid_of(&ring, "RS256", KeyState::Active), vec![first.clone()]);
+    // First start: one active key per algorithm.
+    assert_eq!(ring.info().len(), 3, "{backend:?}");
+    let first = ring.signer("RS256").unwrap().kid.clone();
+    assert_eq!(kid_of(&ring, "RS256", KeyState::Active), vec![first.clone()]);
 
-        // Mid-period: nothing happens.
-        clock.set(T0 + 10 * DAY);
-        ring.rotate_if_due().await.unwrap();
-        assert_eq!(ring.info().len(), 3);
+    // Mid-period: nothing happens.
+    clock.set(T0 + 10 * DAY);
+    ring.rotate_if_due().await.unwrap();
+    assert_eq!(ring.info().len(), 3);
 
-        // Pre-publication: the successor is in the JWKS but does not sign yet.
-        clock.set(T0 + 28 * DAY);
-        ring.rotate_if_due().await.unwrap();
-        let next = kid_of(&ring, "RS256", KeyState::Next);
-        assert_eq!(next.len(), 1, "{backend:?}");
-        assert!(published(&ring).contains(&next[0]));
-        assert_eq!(ring.signer("RS256").unwrap().kid, first);
+    // Pre-publication: the successor is in the JWKS but does not sign yet.
+    clock.set(T0 + 28 * DAY);
+    ring.rotate_if_due().await.unwrap();
+    let next = kid_of(&ring, "RS256", KeyState::Next);
+    assert_eq!(next.len(), 1, "{backend:?}");
+    assert!(published(&ring).contains(&next[0]));
+    assert_eq!(ring.signer("RS256").unwrap().kid, first);
 
-        // Activation: the successor signs; the old key is retired but still published.
-        clock.set(T0 + 30 * DAY);
-        ring.rotate_if_due().await.unwrap();
-        assert_eq!(ring.signer("RS256").unwrap().kid, next[0]);
-        assert_eq!(kid_of(&ring, "RS256", KeyState::Retired), vec![first.clone()]);
-        assert!(published(&ring).contains(&first), "retired keys stay published while their tokens live");
+    // Activation: the successor signs; the old key is retired but still published.
+    clock.set(T0 + 30 * DAY);
+    ring.rotate_if_due().await.unwrap();
+    assert_eq!(ring.signer("RS256").unwrap().kid, next[0]);
+    assert_eq!(kid_of(&ring, "RS256", KeyState::Retired), vec![first.clone()]);
+    assert!(published(&ring).contains(&first), "retired keys stay published while their tokens live");
 
-        // Retirement: once every token it signed has expired, it leaves the JWKS.
-        clock.set(T0 + 30 * DAY + 3599);
-        ring.rotate_if_due().await.unwrap();
-        assert!(published(&ring).contains(&first));
-        clock.set(T0 + 30 * DAY + 3600);
-        ring.rotate_if_due().await.unwrap();
-        assert!(!published(&ring).contains(&first), "{backend:?}");
-        assert_eq!(ring.info().len(), 3);
-    }
+    // Retirement: once every token it signed has expired, it leaves the JWKS.
+    clock.set(T0 + 30 * DAY + 3599);
+    ring.rotate_if_due().await.unwrap();
+    assert!(published(&ring).contains(&first));
+    clock.set(T0 + 30 * DAY + 3600);
+    ring.rotate_if_due().await.unwrap();
+    assert!(!published(&ring).contains(&first), "{backend:?}");
+    assert_eq!(ring.info().len(), 3);
 }
 
-#[tokio::test]
-async fn two_nodes_on_one_database_rotate_once() {
-    for backend in backends() {
-        let db = TestDatabase::new(backend).await;
-        let clock = Arc::new(ManualClock::new(T0));
-        // Both nodes start at once on an empty database: the first keys are created once.
-        let (a, b) = tokio::join!(node(db.open().await, &[2; 32], clock.clone()), node(db.open().await, &[2; 32], clock.clone()));
-        a.reload().await.unwrap();
-        b.reload().await.unwrap();
-        assert_eq!(a.info().len(), 3, "{backend:?}: bootstrap duplicated keys");
-        assert_eq!(a.signer("ES256").unwrap().kid, b.signer("ES256").unwrap().kid);
+async fn two_nodes_on_one_database_rotate_once(backend: Database) {
+    let db = TestDatabase::of(backend).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    // Both nodes start at once on an empty database: the first keys are created once.
+    let (a, b) = tokio::join!(node(db.open().await, &[2; 32], clock.clone()), node(db.open().await, &[2; 32], clock.clone()));
+    a.reload().await.unwrap();
+    b.reload().await.unwrap();
+    assert_eq!(a.info().len(), 3, "{backend:?}: bootstrap duplicated keys");
+    assert_eq!(a.signer("ES256").unwrap().kid, b.signer("ES256").unwrap().kid);
 
-        clock.set(T0 + 29 * DAY);
-        for _ in 0..3 {
-            let (ra, rb) = tokio::join!(a.rotate_if_due(), b.rotate_if_due());
-            ra.unwrap();
-            rb.unwrap();
-        }
-        a.reload().await.unwrap();
-        b.reload().await.unwrap();
-        for alg in ["RS256", "ES256", "EdDSA"] {
-            assert_eq!(kid_of(&a, alg, KeyState::Next).len(), 1, "{backend:?} {alg}: rotated more than once");
-        }
-        assert_eq!(a.info().len(), 6);
-        assert_eq!(published(&a), published(&b));
-
-        clock.set(T0 + 31 * DAY);
+    clock.set(T0 + 29 * DAY);
+    for _ in 0..3 {
         let (ra, rb) = tokio::join!(a.rotate_if_due(), b.rotate_if_due());
         ra.unwrap();
         rb.unwrap();
-        assert_eq!(a.signer("EdDSA").unwrap().kid, b.signer("EdDSA").unwrap().kid, "nodes agree on the signer");
-        let _ = clock.now();
     }
+    a.reload().await.unwrap();
+    b.reload().await.unwrap();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert_eq!(kid_of(&a, alg, KeyState::Next).len(), 1, "{backend:?} {alg}: rotated more than once");
+    }
+    assert_eq!(a.info().len(), 6);
+    assert_eq!(published(&a), published(&b));
+
+    clock.set(T0 + 31 * DAY);
+    let (ra, rb) = tokio::join!(a.rotate_if_due(), b.rotate_if_due());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(a.signer("EdDSA").unwrap().kid, b.signer("EdDSA").unwrap().kid, "nodes agree on the signer");
+    let _ = clock.now();
 }
 
-#[tokio::test]
 async fn a_wrong_key_encryption_key_is_refused() {
-    let db = TestDatabase::new(crate::support::Backend::Embedded).await;
+    let db = TestDatabase::of(Database::Sqlite).await;
     let clock = Arc::new(ManualClock::new(T0));
     let _first = node(db.open().await, &[3; 32], clock.clone()).await;
     let err = KeyRing::start(db.open().await, Kek::from_bytes(&[4; 32]).unwrap(), clock, schedule(), Box::new(|_| {}))
@@ -126,9 +127,8 @@ async fn a_wrong_key_encryption_key_is_refused() {
     assert!(err.to_string().contains("key-encryption key"), "{err}");
 }
 
-#[tokio::test]
 async fn manual_rotation_publishes_at_once_and_signs_later() {
-    let db = TestDatabase::new(crate::support::Backend::Embedded).await;
+    let db = TestDatabase::of(Database::Sqlite).await;
     let clock = Arc::new(ManualClock::new(T0));
     let ring = node(db.open().await, &[5; 32], clock.clone()).await;
     let before = ring.current().jwks_etag.clone();

@@ -5,17 +5,78 @@
 //! instead of passing: `cargo test` and `cargo nextest run` both show it in their summaries.
 //! PostgreSQL and Redis are found on 127.0.0.1 (or `SESAME_TEST_DATABASE_URL` /
 //! `SESAME_TEST_REDIS_URL`); `tests/run` provisions everything and requires all of it.
+//!
+//! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
+//! revoke, userinfo, login, consent, logout, discovery, admin_api), a file per flow (sso,
+//! openid_rp, browser, examples, cross_node), the CLI, key rotation, readiness and the storage
+//! suites; everything they share lives in `support/`.
 
 mod support;
 
+// Endpoints.
+mod admin_api;
 mod authorize;
+mod consent;
+mod discovery;
+mod introspect;
+mod login;
+mod logout;
+mod revoke;
+mod token;
+mod userinfo;
+// Grants of the token endpoint.
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+mod token_exchange;
+// Flows across endpoints, nodes and real clients.
+mod browser;
+mod cross_node;
+mod examples;
+mod openid_rp;
+mod sso;
+// Beside the HTTP endpoints.
+mod api_keys;
+mod cli;
+mod cli_api_keys;
+mod keys;
+mod readiness;
+mod stores;
 
 use support::harness::{environment, require_all, Tests};
 
 fn main() {
+    // The test binary links two rustls providers (ring via dev-dependencies, aws-lc via sesame
+    // and fantoccini): every HTTP client needs one chosen, also in a process that runs a single
+    // test (nextest) before any server has chosen it.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = libtest_mimic::Arguments::from_args();
     let modules: &[(&'static str, fn(&mut Tests))] = &[
+        ("admin_api", admin_api::tests),
         ("authorize", authorize::tests),
+        ("consent", consent::tests),
+        ("discovery", discovery::tests),
+        ("introspect", introspect::tests),
+        ("login", login::tests),
+        ("logout", logout::tests),
+        ("revoke", revoke::tests),
+        ("token", token::tests),
+        ("userinfo", userinfo::tests),
+        ("authorization_code", authorization_code::tests),
+        ("client_credentials", client_credentials::tests),
+        ("refresh_token", refresh_token::tests),
+        ("token_exchange", token_exchange::tests),
+        ("browser", browser::tests),
+        ("cross_node", cross_node::tests),
+        ("examples", examples::tests),
+        ("openid_rp", openid_rp::tests),
+        ("sso", sso::tests),
+        ("api_keys", api_keys::tests),
+        ("cli", cli::tests),
+        ("cli_api_keys", cli_api_keys::tests),
+        ("keys", keys::tests),
+        ("readiness", readiness::tests),
+        ("stores", stores::tests),
     ];
     let mut trials = Vec::new();
     for (module, register) in modules {

@@ -98,10 +98,6 @@ impl Environment {
         env
     }
 
-    pub fn has(&self, need: Need) -> bool {
-        !self.missing.iter().any(|(n, _)| *n == need)
-    }
-
     fn why_missing(&self, needs: &[Need]) -> Vec<&str> {
         self.missing.iter().filter(|(n, _)| needs.contains(n)).map(|(_, why)| why.as_str()).collect()
     }
@@ -149,6 +145,75 @@ impl Backend {
     }
 }
 
+/// The database of a durable-store test: `::sqlite` always, `::postgres` when PostgreSQL is here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    pub fn name(self) -> &'static str {
+        match self {
+            Database::Sqlite => "sqlite",
+            Database::Postgres => "postgres",
+        }
+    }
+
+    pub fn needs(self) -> &'static [Need] {
+        match self {
+            Database::Sqlite => &[],
+            Database::Postgres => &[Need::Postgres],
+        }
+    }
+
+    /// The full backend whose database this is.
+    pub fn backend(self) -> Backend {
+        match self {
+            Database::Sqlite => Backend::Embedded,
+            Database::Postgres => Backend::External,
+        }
+    }
+}
+
+/// The ephemeral store of a store test: `::memory` always, `::redis` when Redis is here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EphemeralKind {
+    Memory,
+    Redis,
+}
+
+impl EphemeralKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EphemeralKind::Memory => "memory",
+            EphemeralKind::Redis => "redis",
+        }
+    }
+
+    pub fn needs(self) -> &'static [Need] {
+        match self {
+            EphemeralKind::Memory => &[],
+            EphemeralKind::Redis => &[Need::Redis],
+        }
+    }
+
+    /// The full backend whose ephemeral store this is.
+    pub fn backend(self) -> Backend {
+        match self {
+            EphemeralKind::Memory => Backend::Embedded,
+            EphemeralKind::Redis => Backend::External,
+        }
+    }
+}
+
+/// The longest a single trial may run before it fails (a safety net: every wait inside a test
+/// has its own, tighter bound). `SESAME_TEST_TIMEOUT_SECS` overrides it.
+fn trial_timeout() -> Duration {
+    let secs = var("SESAME_TEST_TIMEOUT_SECS").and_then(|s| s.parse().ok()).unwrap_or(300);
+    Duration::from_secs(secs)
+}
+
 /// The trials of one test module, named `module::test` (and `module::test::backend`).
 pub struct Tests {
     module: &'static str,
@@ -166,26 +231,51 @@ impl Tests {
     }
 
     /// A test that needs real services or tools beyond the embedded backend.
-    pub fn test_needing<F: Future<Output = ()> + 'static>(&mut self, needs: &'static [Need], name: &str, f: fn() -> F) -> &mut Self {
+    pub fn test_needing<F: Future<Output = ()> + 'static>(&mut self, needs: &[Need], name: &str, f: fn() -> F) -> &mut Self {
         self.add(name.to_string(), needs, move || f())
     }
 
     /// One named test per backend: `name::sqlite_memory` and `name::postgres_redis`.
     pub fn each_backend<F: Future<Output = ()> + 'static>(&mut self, name: &str, f: fn(Backend) -> F) -> &mut Self {
+        self.each_backend_needing(&[], name, f)
+    }
+
+    /// One named test per backend, each also needing `needs` (a browser, Python).
+    pub fn each_backend_needing<F: Future<Output = ()> + 'static>(&mut self, needs: &[Need], name: &str, f: fn(Backend) -> F) -> &mut Self {
         for backend in [Backend::Embedded, Backend::External] {
-            self.add(format!("{name}::{}", backend.name()), backend.needs(), move || f(backend));
+            let all: Vec<Need> = needs.iter().chain(backend.needs()).copied().collect();
+            self.add(format!("{name}::{}", backend.name()), &all, move || f(backend));
         }
         self
     }
 
-    fn add<F: Future<Output = ()> + 'static>(&mut self, name: String, needs: &'static [Need], run: impl FnOnce() -> F + Send + 'static) -> &mut Self {
+    /// One named test per database: `name::sqlite` and `name::postgres` (no Redis needed).
+    pub fn each_database<F: Future<Output = ()> + 'static>(&mut self, name: &str, f: fn(Database) -> F) -> &mut Self {
+        for db in [Database::Sqlite, Database::Postgres] {
+            self.add(format!("{name}::{}", db.name()), db.needs(), move || f(db));
+        }
+        self
+    }
+
+    /// One named test per ephemeral store: `name::memory` and `name::redis` (no PostgreSQL needed).
+    pub fn each_ephemeral<F: Future<Output = ()> + 'static>(&mut self, name: &str, f: fn(EphemeralKind) -> F) -> &mut Self {
+        for kind in [EphemeralKind::Memory, EphemeralKind::Redis] {
+            self.add(format!("{name}::{}", kind.name()), kind.needs(), move || f(kind));
+        }
+        self
+    }
+
+    fn add<F: Future<Output = ()> + 'static>(&mut self, name: String, needs: &[Need], run: impl FnOnce() -> F + Send + 'static) -> &mut Self {
         let name = format!("{}::{name}", self.module);
         let missing: Vec<String> = environment().why_missing(needs).into_iter().map(str::to_string).collect();
         let trial = if missing.is_empty() {
             Trial::test(name, move || {
                 let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-                rt.block_on(run());
-                Ok(())
+                let limit = trial_timeout();
+                let outcome = rt.block_on(async move { tokio::time::timeout(limit, run()).await });
+                // A test that timed out may leave blocked tasks behind: do not wait for them forever.
+                rt.shutdown_timeout(Duration::from_secs(5));
+                outcome.map_err(|_| Failed::from(format!("the test did not finish within {} s (SESAME_TEST_TIMEOUT_SECS)", limit.as_secs())))
             })
         } else if require_all() {
             Trial::test(name, move || Err(Failed::from(format!("this run requires every dependency, and this machine lacks: {}", missing.join("; ")))))

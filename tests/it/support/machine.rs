@@ -70,3 +70,10 @@ pub async fn error_code(res: reqwest::Response) -> (u16, String) {
     let body: serde_json::Value = res.json().await.unwrap();
     (status, body["error"].as_str().unwrap_or_default().to_string())
 }
+
+/// Status, `error` and `error_description` of a refused request.
+pub async fn error_body(res: reqwest::Response) -> (u16, String, String) {
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap();
+    (status, body["error"].as_str().unwrap_or_default().to_string(), body["error_description"].as_str().unwrap_or_default().to_string())
+}

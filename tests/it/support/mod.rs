@@ -1,12 +1,16 @@
 //! Test servers, isolated per test: a fresh SQLite file or PostgreSQL schema, a fresh Redis
 //! key prefix, a fresh key-encryption key.
 
+pub mod api_keys;
+pub mod chromium;
 pub mod harness;
 pub mod machine;
 pub mod sso;
+pub mod tokens;
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sesame::clock::{Clock, SystemClock};
 use sesame::config::Config;
@@ -16,6 +20,8 @@ use sesame::store::ephemeral::{MemoryStore, RedisStore};
 use sesame::store::sql::SqlStore;
 use sesame::store::{Durable, Ephemeral};
 use tokio::task::JoinHandle;
+
+use self::harness::{Database, EphemeralKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -63,6 +69,10 @@ impl TestDatabase {
         }
     }
 
+    pub async fn of(database: Database) -> Self {
+        Self::new(database.backend()).await
+    }
+
     pub async fn open(&self) -> Arc<dyn Durable> {
         Arc::new(SqlStore::open(&self.url, 4).await.expect("open test database"))
     }
@@ -95,6 +105,84 @@ pub async fn ephemeral(backend: Backend) -> Arc<dyn Ephemeral> {
             Arc::new(RedisStore::connect(&redis_url().expect("SESAME_TEST_REDIS_URL"), &format!("{}:", unique("test"))).await.expect("redis"))
         }
     }
+}
+
+pub async fn ephemeral_of(kind: EphemeralKind) -> Arc<dyn Ephemeral> {
+    ephemeral(kind.backend()).await
+}
+
+/// Polls `check` (every 20 ms) until it yields a value; panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("gave up after {limit:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `cmd` to completion with `stdin` as its input, at most `limit`: past it, the child is
+/// killed and the test fails with what it printed so far.
+pub fn output_within(mut cmd: std::process::Command, stdin: Option<&str>, limit: Duration) -> std::process::Output {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let input = stdin.unwrap_or_default().to_string();
+    let mut pipe_in = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe_in.write_all(input.as_bytes());
+    });
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = writer.join();
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    match status {
+        Some(status) => std::process::Output { status, stdout, stderr },
+        None => panic!("{cmd:?} did not finish within {limit:?}; stdout: {} stderr: {}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr)),
+    }
+}
+
+/// Waits until `count` subscribers listen on a cluster's API key invalidation channel.
+pub async fn wait_for_subscribers(prefix: &str, count: i64) {
+    let client = redis::Client::open(redis_url().unwrap()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("{prefix}{}", sesame::apikeys::cache::INVALIDATION_CHANNEL);
+    eventually(Duration::from_secs(10), &format!("{count} nodes subscribed to {channel}"), || {
+        let mut conn = conn.clone();
+        let channel = channel.clone();
+        async move {
+            let (_, n): (String, i64) = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn).await.unwrap();
+            (n >= count).then_some(())
+        }
+    })
+    .await;
 }
 
 /// Settings fit for tests: cheap password hashing, a fresh key-encryption key.
@@ -136,6 +224,15 @@ impl TestServer {
         config.database_url = db.url.clone();
         tweak(&mut config);
         Self::start_on(config, Arc::new(SystemClock), Some(db)).await
+    }
+
+    /// A fresh server whose time is `clock` (a `ManualClock` lets a test move time on).
+    pub async fn start_with_clock(backend: Backend, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDatabase::new(backend).await;
+        let mut config = test_config(backend);
+        config.database_url = db.url.clone();
+        tweak(&mut config);
+        Self::start_on(config, clock, Some(db)).await
     }
 
     /// Starts a server on the database `config` names (a second node, say); `db`, when given,

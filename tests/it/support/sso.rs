@@ -55,6 +55,16 @@ pub fn hidden(html: &str, name: &str) -> String {
     html[start..end].to_string()
 }
 
+/// The message of sesame's error page (`<p class="error" role="alert">…</p>`), unescaped enough
+/// for the texts the server writes.
+pub async fn error_page_message(res: reqwest::Response) -> String {
+    let page = res.text().await.unwrap();
+    let marker = "<p class=\"error\" role=\"alert\">";
+    let start = page.find(marker).unwrap_or_else(|| panic!("not an error page: {page}")) + marker.len();
+    let end = page[start..].find("</p>").unwrap() + start;
+    page[start..end].replace("&#96;", "`").replace("&#x60;", "`")
+}
+
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }

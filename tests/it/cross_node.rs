@@ -1,0 +1,78 @@
+//! Two nodes of one cluster (one PostgreSQL database, one Redis keyspace): what one node does,
+//! the other sees.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sesame::apikeys::{self, Rejection};
+use sesame::clock::SystemClock;
+use sesame::crypto::secrets::hash_secret;
+
+use crate::support::api_keys::{admin, spec};
+use crate::support::harness::{Need, Tests};
+use crate::support::sso::*;
+use crate::support::{http, wait_for_subscribers, Backend, TestServer};
+
+const CLUSTER: &[Need] = &[Need::Postgres, Need::Redis];
+
+pub fn tests(t: &mut Tests) {
+    t.test_needing(CLUSTER, "revocation_reaches_another_node_within_a_second", revocation_reaches_another_node_within_a_second)
+        .test_needing(CLUSTER, "a_login_on_one_node_is_a_session_on_another", a_login_on_one_node_is_a_session_on_another);
+}
+
+/// A second node of `a`'s cluster: same configuration (database, key-encryption key), same
+/// Redis keyspace, its own address.
+async fn second_node(a: &TestServer) -> TestServer {
+    TestServer::start_node((*a.state.config).clone(), Arc::new(SystemClock), None, Some(a.redis_prefix.clone())).await
+}
+
+async fn revocation_reaches_another_node_within_a_second() {
+    let a = TestServer::start_with(Backend::External, |c| c.api_keys.cache_ttl = Duration::from_secs(600)).await;
+    let b = second_node(&a).await;
+    let issued = admin(&a).generate(&spec("svc", "a")).await.unwrap();
+    assert!(apikeys::verify(&b.state, &issued.key, None).await.unwrap().is_ok());
+    assert!(matches!(b.state.api_key_cache.get(&hash_secret(&issued.key)), Some(Some(_))), "node B caches the key (for 600 s)");
+    // Both nodes listen before the revocation is announced (a message sent earlier is lost).
+    wait_for_subscribers(&a.redis_prefix, 2).await;
+    admin(&a).revoke(&issued.id).await.unwrap();
+    let revoked_at = Instant::now();
+    let deadline = revoked_at + Duration::from_secs(1);
+    let rejection = loop {
+        match apikeys::verify(&b.state, &issued.key, None).await.unwrap() {
+            Err(r) => break r,
+            Ok(_) if Instant::now() >= deadline => panic!("node B still accepts a key revoked on node A after 1 s (its cache lives 600 s)"),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    assert_eq!(rejection, Rejection::Revoked, "node B refused the key, but not as revoked");
+}
+
+async fn a_login_on_one_node_is_a_session_on_another() {
+    let a = TestServer::start(Backend::External).await;
+    let b = second_node(&a).await;
+    let sub = add_user(&a, "alice").await;
+    let app = add_client(&a, "App", true, false).await;
+    let browser = Browser::new();
+    let p = pkce();
+    sign_in(&browser, &a, &authorize_url(&a, &app, &p, &[]), "alice").await;
+    let res = browser.get(&authorize_url(&b, &app, &p, &[])).await;
+    let to = location(&res);
+    let code = query_param(&to, "code").unwrap_or_else(|| panic!("node B did not see node A's session: {to}"));
+
+    // A code issued by node B redeems at node A.
+    let res = redeem(&a, &app, &code, &p.verifier).await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let access = tokens["access_token"].as_str().expect("an access token").to_string();
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+    let info: Value = http().get(a.url("/userinfo")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["sub"], sub.as_str(), "the code carried node A's login");
+
+    // Replayed at node B, it fails there and revokes what node A issued for it.
+    let res = redeem(&b, &app, &code, &p.verifier).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let res = http().get(a.url("/userinfo")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(res.status(), 401, "a replay on node B did not revoke node A's access token");
+}
