@@ -53,6 +53,8 @@ async fn generate(State(state): State<AppState>, headers: HeaderMap, Json(spec):
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
     let actor = admin(&state, &headers).await?;
     ops(&state, &actor).revoke(&id).await?;
+    // This node forgets the key before answering; the others hear it on the bus.
+    state.api_key_cache.clear();
     Ok(Json(json!({ "id": id, "revoked": true })).into_response())
 }
 
@@ -67,6 +69,7 @@ async fn rotate(State(state): State<AppState>, headers: HeaderMap, Path(id): Pat
     let actor = admin(&state, &headers).await?;
     let grace = body.and_then(|Json(b)| b.grace).unwrap_or(Duration::from_secs(86_400));
     let issued = ops(&state, &actor).rotate(&id, grace).await?;
+    state.api_key_cache.clear();
     Ok((StatusCode::CREATED, Json(json!({ "id": issued.id, "key": issued.key, "replaces": id, "expires_at": issued.expires_at }))).into_response())
 }
 

@@ -34,9 +34,13 @@ pub enum ApiKeyCommand {
     /// List keys (never the keys themselves).
     List,
     /// Revoke a key everywhere at once.
-    Revoke { id: String },
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
     /// Issue a successor; the old key keeps working for the grace period.
     Rotate {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
         grace: Duration,

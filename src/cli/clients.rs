@@ -45,11 +45,21 @@ pub enum ClientCommand {
     /// List clients.
     List,
     /// Show one client.
-    Show { id: String },
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
     /// Remove a client.
-    Remove { id: String },
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
     /// Issue a new secret; the old one stops working at once.
-    RotateSecret { id: String },
+    RotateSecret {
+        // Client ids are base64url: one in 64 begins with `-`, which must not read as a flag.
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 pub async fn run(cmd: ClientCommand, config: &Config, json: bool) -> anyhow::Result<()> {

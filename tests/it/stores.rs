@@ -383,6 +383,7 @@ async fn durable_refresh_tokens(database: Database) {
     let late = refresh_token(3, "f1");
     store.insert_refresh_token(&late).await.unwrap();
     assert_eq!(store.refresh_token(&late.token_hash).await.unwrap().unwrap().revoked_at, Some(300), "{database:?}: the family's revocation");
+    assert!(!store.mark_refresh_token_used(&late.token_hash, 320).await.unwrap(), "{database:?}: a token of a revoked family was rotated");
     // Other families are untouched; an unknown family has nothing to revoke.
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().revoked_at, None);
     assert!(store.revoke_refresh_family("nope", 300).await.unwrap().is_empty());

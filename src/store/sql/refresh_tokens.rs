@@ -74,7 +74,8 @@ impl RefreshTokenStore for SqlStore {
     }
 
     async fn mark_refresh_token_used(&self, hash: &[u8], now: UnixTime) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL")
+        let done = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)")
             .bind(now)
             .bind(hash.to_vec())
             .execute(&self.pool)
