@@ -347,12 +347,18 @@ def main():
     print_table(report)
     print(f"\nJSON: {os.path.relpath(os.path.join(RESULTS, 'results.json'), ROOT)}")
     if args.smoke:
-        broken = [f"{target}: {name} ({r['rps']:.0f} req/s, {r['errors']} errors)"
-                  for target, results in targets.items() for name, r in results.items() if r["rps"] <= 0 or r["errors"] > 0]
-        if broken:
-            print("smoke run FAILED:\n  " + "\n  ".join(broken), file=sys.stderr)
+        # sesame must answer every scenario without an error; the peer's troubles are reported
+        # (they make its column meaningless) but are not ours to fail on.
+        def broken(only_sesame):
+            return [f"{target}: {name} ({r['rps']:.0f} req/s, {r['errors']} errors)"
+                    for target, results in targets.items() if target.startswith("sesame") == only_sesame
+                    for name, r in results.items() if r["rps"] <= 0 or r["errors"] > 0]
+        if broken(False):
+            print("smoke run: the peer failed in\n  " + "\n  ".join(broken(False)), file=sys.stderr)
+        if broken(True):
+            print("smoke run FAILED:\n  " + "\n  ".join(broken(True)), file=sys.stderr)
             sys.exit(1)
-        print("smoke run: every scenario answered, no errors")
+        print("smoke run: every sesame scenario answered, no errors")
 
 
 def print_table(report):

@@ -298,7 +298,9 @@ async fn resource_server_survives_a_key_rotation() {
     assert!(fetches > unfetched, "the resource server's JWKS fetch was not counted: the check below would prove nothing");
 
     // Activation: the successor signs.
-    clock.set(real_now + 1);
+    // Real time again (not a second ahead of it: the resource server refuses a token issued in
+    // its future), well past the successor's activation at `real_now - 3600`.
+    clock.set(SystemClock.now());
     server.state.keys.rotate_if_due().await.unwrap();
     let new_kid = server.state.keys.signer("RS256").unwrap().kid.clone();
     assert_eq!(new_kid, next_kid, "the pre-published successor signs now");
