@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let method = if selector & 4 == 4 { Method::POST } else { Method::GET };
     if let Ok(token) = bearer(&method, &headers, body) {
+        assert!(!token.is_empty(), "an empty token was accepted");
         let in_header = headers.get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().windows(token.len().max(1)).any(|w| w == token.as_bytes()));
         assert!(in_header || method == Method::POST, "a token came from nowhere");
     }

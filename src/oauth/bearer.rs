@@ -17,6 +17,10 @@ pub fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Strin
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "))
         .map(|v| v[7..].trim().to_string());
+    // `Bearer` and blanks only (found by fuzzing): a malformed header, not an empty token.
+    if from_header.as_deref() == Some("") {
+        return Err(BearerError::InvalidRequest("the bearer token is empty"));
+    }
     let is_form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let from_body = if *method == Method::POST && is_form {
         let form = parse_unique(body).map_err(|_| BearerError::InvalidRequest("malformed body"))?;
@@ -74,6 +78,12 @@ mod tests {
             prop_assert!(bearer(&Method::GET, &form_only, body.as_bytes()).is_err(), "a GET body is not a place for tokens");
             let both = with(&[(header::AUTHORIZATION, &format!("Bearer {token}")), (header::CONTENT_TYPE, FORM)]);
             prop_assert!(matches!(bearer(&Method::POST, &both, body.as_bytes()), Err(BearerError::InvalidRequest(_))));
+        }
+
+        #[test]
+        fn a_blank_token_is_malformed(blanks in "[ \t]{1,5}") {
+            let h = with(&[(header::AUTHORIZATION, &format!("Bearer {blanks}"))]);
+            prop_assert!(matches!(bearer(&Method::GET, &h, b""), Err(BearerError::InvalidRequest(_))));
         }
 
         #[test]
