@@ -24,7 +24,8 @@ pub fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Strin
     let is_form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let from_body = if *method == Method::POST && is_form {
         let form = parse_unique(body).map_err(|_| BearerError::InvalidRequest("malformed body"))?;
-        form.get("access_token").cloned()
+        // An empty value counts as missing, as in every OAuth form (found by fuzzing).
+        form.get("access_token").filter(|t| !t.is_empty()).cloned()
     } else {
         None
     };
@@ -78,6 +79,14 @@ mod tests {
             prop_assert!(bearer(&Method::GET, &form_only, body.as_bytes()).is_err(), "a GET body is not a place for tokens");
             let both = with(&[(header::AUTHORIZATION, &format!("Bearer {token}")), (header::CONTENT_TYPE, FORM)]);
             prop_assert!(matches!(bearer(&Method::POST, &both, body.as_bytes()), Err(BearerError::InvalidRequest(_))));
+        }
+
+        #[test]
+        fn an_empty_form_token_is_no_token(other in "[a-z]{1,8}=[a-z]{0,8}") {
+            let h = with(&[(header::CONTENT_TYPE, FORM)]);
+            let body = format!("access_token&{other}");
+            prop_assume!(!other.starts_with("access_token="));
+            prop_assert!(matches!(bearer(&Method::POST, &h, body.as_bytes()), Err(BearerError::Missing)));
         }
 
         #[test]
