@@ -3,8 +3,27 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use ipnet::IpNet;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The caller's address (`client_ip` of the peer and its forwarding headers), as an extractor:
+/// handlers receive an address, and nothing below them sees headers.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied().ok_or_else(|| AppError::Internal("the server was started without peer addresses".into()))?;
+        Ok(Self(client_ip(peer, &parts.headers, &state.config.trusted_proxies)))
+    }
+}
 
 fn trusted(ip: IpAddr, proxies: &[String]) -> bool {
     proxies.iter().any(|p| match p.parse::<IpNet>() {

@@ -2,7 +2,11 @@
 //! `client_secret_basic`, `client_secret_post`, `private_key_jwt`, or `none` for public clients.
 //! A client must use the method it registered.
 
-use axum::http::{header, HeaderMap};
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -23,10 +27,30 @@ enum Presented {
     None { id: String },
 }
 
+/// The credentials of `Authorization: Basic`, still encoded: the only header client
+/// authentication reads, taken from the request so protocol code never sees headers.
+#[derive(Debug, Default, Clone)]
+pub struct BasicAuthorization(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for BasicAuthorization {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
+                .map(|v| v[6..].trim().to_string()),
+        ))
+    }
+}
+
 /// Authenticates the calling client, or fails with `invalid_client` (401; with a Basic
 /// challenge when Basic was tried) or `invalid_request` when the request is malformed.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<Client, EndpointError> {
-    let presented = presented(headers, form)?;
+pub async fn authenticate(state: &AppState, basic: &BasicAuthorization, form: &OAuthForm) -> Result<Client, EndpointError> {
+    let presented = presented(basic.0.as_deref(), form)?;
     let basic = matches!(presented, Presented::Basic { .. });
     let fail = |why: &str| -> EndpointError {
         let e = OAuthError::invalid_client(why.to_string());
@@ -54,12 +78,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, form: &OAuthFor
     }
 }
 
-fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
-        .map(|v| v[6..].trim().to_string());
+fn presented(basic: Option<&str>, form: &OAuthForm) -> Result<Presented, OAuthError> {
     let post_secret = form.get("client_secret");
     let assertion = form.get("client_assertion");
     let assertion_type = form.get("client_assertion_type");
@@ -69,7 +88,7 @@ fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthEr
     }
     let form_id = form.get("client_id");
     if let Some(encoded) = basic {
-        let (id, secret) = decode_basic(&encoded).ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge())?;
+        let (id, secret) = decode_basic(encoded).ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge())?;
         if form_id.is_some_and(|f| f != id) {
             return Err(OAuthError::invalid_request("client_id in the body differs from the authenticated client"));
         }
@@ -112,10 +131,8 @@ pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
-    fn basic(id: &str, secret: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))).parse().unwrap());
-        h
+    fn basic(id: &str, secret: &str) -> Option<String> {
+        Some(STANDARD.encode(format!("{id}:{secret}")))
     }
 
     #[test]
@@ -129,15 +146,15 @@ mod tests {
     #[test]
     fn exactly_one_method() {
         let form = OAuthForm::parse(b"client_id=a&client_secret=b").unwrap();
-        assert_eq!(presented(&basic("a", "b"), &form).unwrap_err().code, "invalid_request");
+        assert_eq!(presented(basic("a", "b").as_deref(), &form).unwrap_err().code, "invalid_request");
         let form = OAuthForm::parse(b"client_id=a&client_secret=b").unwrap();
-        assert_eq!(presented(&HeaderMap::new(), &form).unwrap(), Presented::Post { id: "a".into(), secret: "b".into() });
+        assert_eq!(presented(None, &form).unwrap(), Presented::Post { id: "a".into(), secret: "b".into() });
         let form = OAuthForm::parse(b"client_id=a").unwrap();
-        assert_eq!(presented(&HeaderMap::new(), &form).unwrap(), Presented::None { id: "a".into() });
+        assert_eq!(presented(None, &form).unwrap(), Presented::None { id: "a".into() });
         let form = OAuthForm::parse(b"client_assertion=x&client_assertion_type=other").unwrap();
-        assert_eq!(presented(&HeaderMap::new(), &form).unwrap_err().code, "invalid_request");
+        assert_eq!(presented(None, &form).unwrap_err().code, "invalid_request");
         let form = OAuthForm::parse(b"client_id=other").unwrap();
-        assert_eq!(presented(&basic("a", "b"), &form).unwrap_err().code, "invalid_request");
+        assert_eq!(presented(basic("a", "b").as_deref(), &form).unwrap_err().code, "invalid_request");
     }
 
     mod properties {
@@ -165,7 +182,7 @@ mod tests {
             #[test]
             fn two_methods_are_never_accepted(id in "[a-z]{1,10}", secret in "[a-z]{1,10}") {
                 let form = OAuthForm::parse(format!("client_id={id}&client_secret={secret}").as_bytes()).unwrap();
-                prop_assert_eq!(presented(&basic(&id, &secret), &form).unwrap_err().code, "invalid_request");
+                prop_assert_eq!(presented(basic(&id, &secret).as_deref(), &form).unwrap_err().code, "invalid_request");
             }
         }
     }

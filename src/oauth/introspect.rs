@@ -2,13 +2,12 @@
 //! An inactive token gets exactly `{"active": false}`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::access_token::{self, AccessTokenClaims};
-use super::client_auth;
+use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
 use super::refresh;
 use crate::crypto::verify::verify_own_jwt;
@@ -16,8 +15,8 @@ use crate::error::{no_store, EndpointError, OAuthError};
 use crate::state::AppState;
 use crate::store::Client;
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response, EndpointError> {
-    let client = client_auth::authenticate(&state, &headers, &form).await?;
+pub async fn introspect(State(state): State<AppState>, basic: BasicAuthorization, form: OAuthForm) -> Result<Response, EndpointError> {
+    let client = client_auth::authenticate(&state, &basic, &form).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client("public clients cannot introspect").into());
     }

@@ -2,19 +2,18 @@
 //! `jti` until they expire). Unknown tokens get 200, as the RFC asks.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::access_token::{self, AccessTokenClaims};
-use super::client_auth;
+use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
 use super::refresh;
 use crate::crypto::verify::verify_own_jwt;
 use crate::error::{no_store, EndpointError, OAuthError};
 use crate::state::AppState;
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response, EndpointError> {
-    let client = client_auth::authenticate(&state, &headers, &form).await?;
+pub async fn revoke(State(state): State<AppState>, basic: BasicAuthorization, form: OAuthForm) -> Result<Response, EndpointError> {
+    let client = client_auth::authenticate(&state, &basic, &form).await?;
     let token = form.require("token")?;
     if let Some(t) = refresh::find(&state, token).await? {
         // RFC 7009 §2.1: a token issued to another client is refused, not silently kept.

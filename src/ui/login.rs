@@ -1,9 +1,9 @@
 //! The login page. Password checks run Argon2id off the async runtime (bounded); failures are
 //! counted per account and per address in the ephemeral store, shared by every node.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use super::pages::{render, LoginPage};
 use super::session;
 use crate::error::{AppError, PageError};
+use crate::net::ClientIp;
 use crate::oauth::authorize::{expired_page, pending, respond};
 use crate::state::AppState;
 
@@ -43,11 +44,13 @@ pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
     Ok(render(StatusCode::OK, &LoginPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username, error: None }))
 }
 
-pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
-    Ok(submit_inner(&state, peer, &headers, form).await?)
+/// Failures are throttled per account and per caller address: behind a trusted proxy, the
+/// browser's address from `X-Forwarded-For`, not the proxy's (which all users would share).
+pub async fn submit(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+    Ok(submit_inner(&state, ip, &headers, form).await?)
 }
 
-async fn submit_inner(state: &AppState, peer: SocketAddr, headers: &HeaderMap, form: LoginForm) -> Result<Response, AppError> {
+async fn submit_inner(state: &AppState, ip: IpAddr, headers: &HeaderMap, form: LoginForm) -> Result<Response, AppError> {
     let Some(mut p) = pending::load(state, &form.req).await? else { return Ok(expired_page()) };
     if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
         return Ok(super::pages::error_page("Invalid form", "The sign-in form was not sent by this page. Go back and try again."));
@@ -57,7 +60,7 @@ async fn submit_inner(state: &AppState, peer: SocketAddr, headers: &HeaderMap, f
         render(status, &LoginPage { client_name: &client_name, request_id: &form.req, csrf: &p.csrf, username: &form.username, error: Some(message) })
     };
     let account_key = format!("loginfail:acct:{}", form.username.to_lowercase());
-    let ip_key = format!("loginfail:ip:{}", peer.ip());
+    let ip_key = format!("loginfail:ip:{ip}");
     let limits = &state.config.login;
     if count(state, &account_key).await? >= limits.max_failures_per_account || count(state, &ip_key).await? >= limits.max_failures_per_ip {
         state.metrics.security_event("login_throttled");
@@ -70,7 +73,7 @@ async fn submit_inner(state: &AppState, peer: SocketAddr, headers: &HeaderMap, f
         state.ephemeral.incr(&account_key, limits.failure_window).await?;
         state.ephemeral.incr(&ip_key, limits.failure_window).await?;
         state.metrics.security_event("login_failed");
-        tracing::info!(ip = %peer.ip(), "failed sign-in");
+        tracing::info!(%ip, "failed sign-in");
         return Ok(page(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
     };
     state.ephemeral.delete(&account_key).await?;

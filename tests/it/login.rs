@@ -7,7 +7,8 @@ use crate::support::{Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
     t.each_backend("login_failures_are_generic_and_throttled", login_failures_are_generic_and_throttled)
-        .test("session_cookie_is_fresh_httponly_and_lax", session_cookie_is_fresh_httponly_and_lax);
+        .test("session_cookie_is_fresh_httponly_and_lax", session_cookie_is_fresh_httponly_and_lax)
+        .test("behind_a_trusted_proxy_failures_count_per_browser_address", behind_a_trusted_proxy_failures_count_per_browser_address);
 }
 
 async fn login_failures_are_generic_and_throttled(backend: Backend) {
@@ -46,6 +47,33 @@ async fn login_failures_are_generic_and_throttled(backend: Backend) {
     let forged = browser.post_form(&server.url("/login"), &[("req", &req), ("csrf", "x"), ("username", "alice"), ("password", PASSWORD)]).await;
     assert_eq!(forged.status(), 400);
     assert_eq!(error_page_message(forged).await, "The sign-in form was not sent by this page. Go back and try again.");
+}
+
+/// Behind a trusted proxy every browser arrives from the proxy's address: the per-address
+/// throttle must count the forwarded browser address, or one attacker locks everyone out.
+async fn behind_a_trusted_proxy_failures_count_per_browser_address() {
+    let server = TestServer::start_with(Backend::Embedded, |c| {
+        c.login.max_failures_per_ip = 2;
+        c.login.max_failures_per_account = 100;
+        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    add_user(&server, "alice").await;
+    let app = add_client(&server, "App", true, false).await;
+    let browser = Browser::new();
+    let res = browser.get(&authorize_url(&server, &app, &pkce(), &[])).await;
+    let page = browser.get(&absolute(&server, &location(&res))).await.text().await.unwrap();
+    let (req, csrf) = (hidden(&page, "req"), hidden(&page, "csrf"));
+    let attempt = |from: &'static str, password: &'static str| {
+        let form = [("req", req.clone()), ("csrf", csrf.clone()), ("username", "alice".to_string()), ("password", password.to_string())];
+        browser.http.post(server.url("/login")).header("x-forwarded-for", from).form(&form).send()
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("203.0.113.66", "guess").await.unwrap().status(), 401);
+    }
+    assert_eq!(attempt("203.0.113.66", "guess").await.unwrap().status(), 429, "the attacker's address is throttled");
+    let res = attempt("198.51.100.7", PASSWORD).await.unwrap();
+    assert_eq!(res.status(), 303, "another browser behind the same proxy was throttled with the attacker");
 }
 
 async fn session_cookie_is_fresh_httponly_and_lax() {

@@ -5,18 +5,16 @@ mod client_credentials;
 mod refresh_token;
 mod token_exchange;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::client_auth;
+use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
 use super::grant_type::GrantType;
 use crate::error::{no_store, EndpointError, OAuthError};
+use crate::net::ClientIp;
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -43,12 +41,7 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-pub async fn token(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    form: OAuthForm,
-) -> Result<TokenResponse, EndpointError> {
+pub async fn token(State(state): State<AppState>, ClientIp(caller): ClientIp, basic: BasicAuthorization, form: OAuthForm) -> Result<TokenResponse, EndpointError> {
     let grant_type = form.require("grant_type")?;
     let Some(grant) = GrantType::parse(grant_type) else {
         return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported")).into());
@@ -59,20 +52,19 @@ pub async fn token(
             if form.get("subject_token_type") != Some(crate::apikeys::TOKEN_TYPE) {
                 return Err(OAuthError::invalid_request(format!("subject_token_type must be {}", crate::apikeys::TOKEN_TYPE)).into());
             }
-            let caller = crate::net::client_ip(peer, &headers, &state.config.trusted_proxies);
             token_exchange::exchange_api_key(&state, &form, caller).await?
         }
-        GrantType::ClientCredentials => client_credentials::grant(&state, &client(&state, &headers, &form, grant).await?, &form).await?,
-        GrantType::RefreshToken => refresh_token::grant(&state, &client(&state, &headers, &form, grant).await?, &form).await?,
-        GrantType::AuthorizationCode => authorization_code::grant(&state, &client(&state, &headers, &form, grant).await?, &form).await?,
+        GrantType::ClientCredentials => client_credentials::grant(&state, &client(&state, &basic, &form, grant).await?, &form).await?,
+        GrantType::RefreshToken => refresh_token::grant(&state, &client(&state, &basic, &form, grant).await?, &form).await?,
+        GrantType::AuthorizationCode => authorization_code::grant(&state, &client(&state, &basic, &form, grant).await?, &form).await?,
     };
     state.metrics.token_issued(grant.label());
     Ok(response)
 }
 
 /// The authenticated client, if it is registered for `grant`.
-async fn client(state: &AppState, headers: &HeaderMap, form: &OAuthForm, grant: GrantType) -> Result<Client, EndpointError> {
-    let client = client_auth::authenticate(state, headers, form).await?;
+async fn client(state: &AppState, basic: &BasicAuthorization, form: &OAuthForm, grant: GrantType) -> Result<Client, EndpointError> {
+    let client = client_auth::authenticate(state, basic, form).await?;
     if !client.allows_grant(grant) {
         return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant} grant")).into());
     }
