@@ -6,8 +6,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -17,14 +16,6 @@ use crate::oauth::bearer::{authorize, bearer, BearerError};
 use crate::state::AppState;
 
 pub const ADMIN_SCOPE: &str = "sesame:admin";
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin/api-keys", get(list).post(generate))
-        .route("/admin/api-keys/test", post(test))
-        .route("/admin/api-keys/{id}/revoke", post(revoke))
-        .route("/admin/api-keys/{id}/rotate", post(rotate))
-}
 
 /// The caller's client id, once its token is verified.
 async fn admin(state: &AppState, headers: &HeaderMap) -> Result<String, BearerError> {
@@ -38,19 +29,19 @@ fn ops<'a>(state: &'a AppState, actor: &'a str) -> Admin<'a> {
 
 type Answer = Result<Response, AdminApiError>;
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer {
     let actor = admin(&state, &headers).await?;
     let keys = ops(&state, &actor).list().await?;
     Ok(Json(json!({ "keys": keys })).into_response())
 }
 
-async fn generate(State(state): State<AppState>, headers: HeaderMap, Json(spec): Json<NewApiKey>) -> Answer {
+pub async fn generate(State(state): State<AppState>, headers: HeaderMap, Json(spec): Json<NewApiKey>) -> Answer {
     let actor = admin(&state, &headers).await?;
     let issued = ops(&state, &actor).generate(&spec).await?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
     let actor = admin(&state, &headers).await?;
     ops(&state, &actor).revoke(&id).await?;
     // This node forgets the key before answering; the others hear it on the bus.
@@ -60,12 +51,12 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Pat
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct RotateBody {
+pub struct RotateBody {
     #[serde(with = "humantime_serde")]
     grace: Option<Duration>,
 }
 
-async fn rotate(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<RotateBody>>) -> Answer {
+pub async fn rotate(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<RotateBody>>) -> Answer {
     let actor = admin(&state, &headers).await?;
     let grace = body.and_then(|Json(b)| b.grace).unwrap_or(Duration::from_secs(86_400));
     let issued = ops(&state, &actor).rotate(&id, grace).await?;
@@ -74,11 +65,11 @@ async fn rotate(State(state): State<AppState>, headers: HeaderMap, Path(id): Pat
 }
 
 #[derive(Deserialize)]
-struct TestBody {
+pub struct TestBody {
     key: String,
 }
 
-async fn test(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<TestBody>) -> Answer {
+pub async fn test(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<TestBody>) -> Answer {
     admin(&state, &headers).await?;
     Ok(Json(api_keys::test(&state, &body.key).await?).into_response())
 }

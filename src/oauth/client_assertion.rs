@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::form::OAuthForm;
-use crate::routes::paths;
+use crate::paths;
 use crate::state::AppState;
 use crate::store::{AuthMethod, Client};
 

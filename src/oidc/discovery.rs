@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::oauth::grant_type::GrantType;
-use crate::routes::paths;
+use crate::paths;
 use crate::state::AppState;
 
 pub struct Discovery {

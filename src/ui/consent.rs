@@ -12,6 +12,7 @@ use super::pages::{error_page, render, scope_description, ConsentPage};
 use crate::error::{OAuthError, PageError};
 use crate::oauth::authorize::respond::{self, ReplyTo};
 use crate::oauth::authorize::{current_user, expired_page, pending};
+use crate::paths;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -33,7 +34,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
     let Some((_, user)) = current_user(&state, &headers).await? else {
         // The session ended meanwhile: back through the flow, which asks for a login.
-        return Ok(respond::redirect(&format!("/authorize/resume?req={}", q.req)));
+        return Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, q.req)));
     };
     let client_name = client_name(&state, &p.client_id).await?;
     let scopes = p.scopes.iter().map(|s| (s.as_str(), scope_description(s))).collect();
@@ -46,7 +47,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form
         return Ok(error_page("Invalid form", "The consent form was not sent by this page. Go back and try again."));
     }
     let Some((_, user)) = current_user(&state, &headers).await? else {
-        return Ok(respond::redirect(&format!("/authorize/resume?req={}", form.req)));
+        return Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req)));
     };
     match form.decision.as_str() {
         "allow" => {
@@ -59,7 +60,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form
             state.durable.save_consent(&user.sub, &p.client_id, &granted, state.now()).await?;
             p.consented = true;
             pending::save(&state, &form.req, &p).await?;
-            Ok(respond::redirect(&format!("/authorize/resume?req={}", form.req)))
+            Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req)))
         }
         "deny" => {
             pending::remove(&state, &form.req).await?;

@@ -15,6 +15,7 @@ use super::session;
 use crate::error::{AppError, PageError};
 use crate::net::ClientIp;
 use crate::oauth::authorize::{expired_page, pending, respond};
+use crate::paths;
 use crate::state::AppState;
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";
@@ -82,7 +83,7 @@ async fn submit_inner(state: &AppState, ip: IpAddr, headers: &HeaderMap, form: L
     let fresh = session::create(state, &user.sub, &["pwd"]).await?;
     p.logged_in_at = Some(fresh.session.auth_time);
     pending::save(state, &form.req, &p).await?;
-    let mut response = respond::redirect(&format!("/authorize/resume?req={}", form.req));
+    let mut response = respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req));
     response.headers_mut().insert(header::SET_COOKIE, session::set_cookie(state, &fresh.secret));
     Ok(response)
 }

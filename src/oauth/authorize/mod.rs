@@ -18,6 +18,7 @@ use self::respond::ReplyTo;
 use crate::error::{AppError, OAuthError, PageError};
 use crate::oauth::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
+use crate::paths;
 use crate::state::AppState;
 use crate::store::{Client, User};
 use crate::ui::pages::error_page;
@@ -155,8 +156,8 @@ async fn proceed(state: &AppState, headers: &HeaderMap, client: &Client, id: Opt
     };
     let next = match decide(&pending, facts) {
         Step::Issue => None,
-        Step::Login => Some("/login"),
-        Step::Consent => Some("/consent"),
+        Step::Login => Some(paths::LOGIN),
+        Step::Consent => Some(paths::CONSENT),
         Step::LoginRequired => return Ok(respond::error(&reply, &OAuthError::new("login_required", "the user must sign in"))),
         Step::ConsentRequired => return Ok(respond::error(&reply, &OAuthError::new("consent_required", "the user must allow this application"))),
     };

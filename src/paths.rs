@@ -1,0 +1,26 @@
+//! Route paths: a leaf module, so handlers, discovery and redirects name the same path the
+//! route table serves. Clients find endpoints through discovery; these are ours to change.
+
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+pub const JWKS: &str = "/jwks.json";
+pub const TOKEN: &str = "/token";
+pub const AUTHORIZE: &str = "/authorize";
+/// Where the login and consent pages send the browser back into the authorization flow.
+pub const AUTHORIZE_RESUME: &str = "/authorize/resume";
+pub const LOGIN: &str = "/login";
+pub const CONSENT: &str = "/consent";
+pub const USERINFO: &str = "/userinfo";
+pub const END_SESSION: &str = "/logout";
+pub const END_SESSION_CONFIRM: &str = "/logout/confirm";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
+pub const STYLESHEET: &str = "/static/sesame.css";
+pub const FORM_POST_SCRIPT: &str = "/static/form_post.js";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+pub const ADMIN_API_KEYS: &str = "/admin/api-keys";
+pub const ADMIN_API_KEY_TEST: &str = "/admin/api-keys/test";
+pub const ADMIN_API_KEY_REVOKE: &str = "/admin/api-keys/{id}/revoke";
+pub const ADMIN_API_KEY_ROTATE: &str = "/admin/api-keys/{id}/rotate";
