@@ -16,6 +16,7 @@ pub mod ops;
 pub mod paths;
 pub mod routes;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod store;
 pub mod ui;

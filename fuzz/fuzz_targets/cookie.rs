@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use sesame::ui::session::cookie_value;
+use sesame::session::cookie_value;
 
 fuzz_target!(|data: &[u8]| {
     let mut headers = HeaderMap::new();

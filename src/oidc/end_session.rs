@@ -19,7 +19,7 @@ use crate::oidc::id_token::IdTokenClaims;
 use crate::state::AppState;
 use crate::store::Client;
 use crate::ui::pages::{error_page, render, LogoutPage, MessagePage};
-use crate::ui::session;
+use crate::session;
 
 pub async fn end_session_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, PageError> {
     handle(&state, &headers, query.unwrap_or_default().as_bytes()).await

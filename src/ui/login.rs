@@ -11,7 +11,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::pages::{render, LoginPage};
-use super::session;
+use crate::session;
 use crate::error::{AppError, PageError};
 use crate::net::ClientIp;
 use crate::oauth::authorize::{expired_page, pending, respond};

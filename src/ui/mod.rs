@@ -1,7 +1,6 @@
-//! What a person sees: the login, consent and logout pages, and the SSO session cookie.
+//! What a person sees: the login, consent and logout pages (the SSO session itself is `session.rs`).
 
 pub mod assets;
 pub mod consent;
 pub mod login;
 pub mod pages;
-pub mod session;

@@ -22,7 +22,7 @@ use crate::paths;
 use crate::state::AppState;
 use crate::store::{Client, User};
 use crate::ui::pages::error_page;
-use crate::ui::session::{self, LoadedSession};
+use crate::session::{self, LoadedSession};
 use decide::{decide, Facts, Step};
 
 pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, PageError> {
