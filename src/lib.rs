@@ -1,7 +1,7 @@
 //! sesame: an OAuth 2.0 / OpenID Connect authorization server.
 
 pub mod admin;
-pub mod apikeys;
+pub mod api_keys;
 pub mod audit;
 pub mod cache;
 pub mod clock;

@@ -73,7 +73,7 @@ mod tests {
         use super::*;
 
         fn v4() -> impl Strategy<Value = IpAddr> {
-            any::<[u8; 4]>().prop_map(|b| IpAddr::from(b))
+            any::<[u8; 4]>().prop_map(IpAddr::from)
         }
 
         proptest! {

@@ -68,7 +68,7 @@ async fn assemble(config: Config, stores: Stores, clock: Arc<dyn Clock>, run_sch
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
         client_jwks: Arc::new(crate::oauth::client_jwks::ClientJwksCache::new()),
-        api_key_cache: Arc::new(crate::apikeys::cache::new_cache(config.api_keys.cache_ttl)),
+        api_key_cache: Arc::new(crate::api_keys::cache::new_cache(config.api_keys.cache_ttl)),
         client_cache: Arc::new(crate::cache::TtlCache::new(CLIENT_CACHE_TTL, 10_000)),
         config: Arc::new(config),
         durable: stores.durable,
@@ -103,7 +103,7 @@ pub fn spawn_key_maintenance(state: &AppState) -> JoinHandle<()> {
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let maintenance = spawn_key_maintenance(&state);
-    let invalidations = crate::apikeys::cache::spawn_invalidation_listener(state.ephemeral.as_ref(), state.api_key_cache.clone());
+    let invalidations = crate::api_keys::cache::spawn_invalidation_listener(state.ephemeral.as_ref(), state.api_key_cache.clone());
     let app = crate::routes::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     maintenance.abort();

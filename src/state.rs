@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::apikeys::cache::ApiKeyCache;
+use crate::api_keys::cache::ApiKeyCache;
 use crate::cache::TtlCache;
 use crate::clock::Clock;
 use crate::config::Config;

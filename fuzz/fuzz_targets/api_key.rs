@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sesame::apikeys::format::{display_prefix, parse, ENVS};
+use sesame::api_keys::format::{display_prefix, parse, ENVS};
 
 fuzz_target!(|data: &[u8]| {
     let key = String::from_utf8_lossy(data);

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::AdminError;
 use crate::oauth::scope::Scopes;
-use crate::apikeys::{self, cache, format, VerifiedKey};
+use crate::api_keys::{self, cache, format, VerifiedKey};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::secrets::{hash_secret, random_token};
@@ -225,7 +225,7 @@ pub struct KeyTest {
 /// Checks a key as a resource server would (without a caller address).
 pub async fn test(state: &AppState, key: &str) -> Result<KeyTest, AdminError> {
     let started = Instant::now();
-    let outcome = apikeys::verify(state, key, None).await?;
+    let outcome = api_keys::verify(state, key, None).await?;
     let lookup_micros = started.elapsed().as_micros();
     Ok(match outcome {
         Ok(k) => KeyTest { valid: true, reason: None, key: Some(k), lookup_micros },

@@ -1,3 +1,6 @@
+//! Client registration: validation of what an administrator asks for, a generated secret
+//! (shown once, stored hashed), secret rotation and removal.
+
 use serde::Serialize;
 
 use super::{validate_redirect_uri, AdminError};

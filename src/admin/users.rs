@@ -1,3 +1,5 @@
+//! User accounts: creation with an Argon2id password, password changes, disabling.
+
 use super::AdminError;
 use crate::clock::UnixTime;
 use crate::crypto::password::Passwords;

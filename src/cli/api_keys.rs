@@ -1,3 +1,5 @@
+//! `sesame apikey ...`: generate, list, revoke, rotate and test API keys.
+
 use std::time::Duration;
 
 use clap::Subcommand;

@@ -1,3 +1,5 @@
+//! `sesame audit tail`: recent audit events, newest last.
+
 use clap::Subcommand;
 use sesame::clock::rfc3339;
 use sesame::config::Config;

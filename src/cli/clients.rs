@@ -1,3 +1,5 @@
+//! `sesame client ...`: register, list, show, remove clients and rotate their secrets.
+
 use std::path::PathBuf;
 
 use clap::Subcommand;

@@ -1,3 +1,5 @@
+//! `sesame key ...`: list signing keys and their states, rotate them.
+
 use std::sync::Arc;
 
 use clap::Subcommand;

@@ -1,3 +1,5 @@
+//! Command output: one JSON object with `--json`, human text otherwise.
+
 use serde::Serialize;
 
 /// One JSON object on stdout, or the human text.

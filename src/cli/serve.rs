@@ -1,3 +1,5 @@
+//! `sesame serve`: runs the server until SIGTERM or SIGINT.
+
 use std::sync::Arc;
 
 use sesame::clock::SystemClock;

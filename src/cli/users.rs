@@ -1,3 +1,5 @@
+//! `sesame user ...`: add, list, disable users and change their passwords.
+
 use std::io::Read;
 
 use clap::Subcommand;

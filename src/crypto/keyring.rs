@@ -203,7 +203,7 @@ impl KeyRing {
             if rotation::plan(&self.current.load().times(alg), now, &self.schedule).is_empty() {
                 continue;
             }
-            self.apply(alg, |times, now, schedule| rotation::plan(times, now, schedule)).await?;
+            self.apply(alg, rotation::plan).await?;
         }
         Ok(())
     }

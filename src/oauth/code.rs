@@ -67,7 +67,7 @@ pub async fn take(state: &AppState, value: &str) -> Result<Taken, AppError> {
     }
 }
 
-pub async fn record_redemption(state: &AppState, value: &str, redemption: &Redemption, _now: UnixTime) -> Result<(), AppError> {
+pub async fn record_redemption(state: &AppState, value: &str, redemption: &Redemption) -> Result<(), AppError> {
     let bytes = serde_json::to_vec(redemption).map_err(|e| AppError::Internal(e.to_string()))?;
     state.ephemeral.put(&format!("coderedeemed:{}", hash_hex(value)), &bytes, marker_ttl(state)).await?;
     Ok(())

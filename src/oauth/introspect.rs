@@ -25,7 +25,7 @@ pub async fn introspect(State(state): State<AppState>, basic: BasicAuthorization
         return Err(OAuthError::unauthorized_client("this client may not introspect tokens").into());
     }
     let token = form.require("token")?;
-    if form.get("token_type_hint") == Some("api_key") || crate::apikeys::format::parse(token).is_some() {
+    if form.get("token_type_hint") == Some("api_key") || crate::api_keys::format::parse(token).is_some() {
         return api_key(&state, &form, token).await;
     }
     // The hint only orders the lookups; every kind is tried.
@@ -98,7 +98,7 @@ async fn api_key(state: &AppState, form: &OAuthForm, key: &str) -> Result<Respon
         Some(ip) => Some(ip.parse().map_err(|_| OAuthError::invalid_request("client_ip is not an IP address"))?),
         None => None,
     };
-    let answer = match crate::apikeys::verify(state, key, caller).await? {
+    let answer = match crate::api_keys::verify(state, key, caller).await? {
         Ok(k) => json!({
             "active": true,
             "token_type": "api_key",
@@ -111,7 +111,7 @@ async fn api_key(state: &AppState, form: &OAuthForm, key: &str) -> Result<Respon
             "iss": state.config.issuer(),
         }),
         // The resource server should pass this on to its caller as a 429.
-        Err(crate::apikeys::Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
+        Err(crate::api_keys::Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
         Err(_) => json!({"active": false}),
     };
     let mut response = Json(answer).into_response();

@@ -1,3 +1,5 @@
+//! OpenID Connect endpoints: discovery, the JWKS, ID tokens, userinfo and RP-initiated logout.
+
 pub mod discovery;
 pub mod end_session;
 pub mod id_token;

@@ -3,7 +3,7 @@
 
 
 use serde_json::{json, Value};
-use sesame::apikeys::{self, Rejection};
+use sesame::api_keys::{self, Rejection};
 use sesame::store::AuthMethod;
 
 use crate::support::harness::Tests;
@@ -65,7 +65,7 @@ async fn the_admin_api_needs_the_admin_scope(backend: Backend) {
     // The revoking node drops its cached copy before it answers; other nodes on the bus message.
     let tested: Value = test_key(successor.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(tested["reason"], "revoked", "{backend:?}: {tested}");
-    assert_eq!(apikeys::verify(&server.state, &successor, None).await.unwrap().unwrap_err(), Rejection::Revoked);
+    assert_eq!(api_keys::verify(&server.state, &successor, None).await.unwrap().unwrap_err(), Rejection::Revoked);
     assert_eq!(test_key(key.clone()).await.unwrap().json::<Value>().await.unwrap()["valid"], true, "the old key, within its grace, is untouched");
     let list: Value = http().get(server.url("/admin/api-keys")).bearer_auth(&admin_token).send().await.unwrap().json().await.unwrap();
     let state_of = |id: &str| list["keys"].as_array().unwrap().iter().find(|k| k["id"] == id).map(|k| k["state"].clone());
@@ -83,7 +83,7 @@ async fn the_admin_api_needs_the_admin_scope(backend: Backend) {
     // A plain token cannot revoke.
     let res = http().post(server.url(&format!("/admin/api-keys/{id}/revoke"))).bearer_auth(&plain_token).send().await.unwrap();
     assert_eq!(res.status(), 403);
-    assert!(apikeys::verify(&server.state, &key, None).await.unwrap().is_ok(), "{backend:?}: a refused revocation took effect");
+    assert!(api_keys::verify(&server.state, &key, None).await.unwrap().is_ok(), "{backend:?}: a refused revocation took effect");
 
     let events = server.state.durable.recent_audit(Some(id), 10).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "api_key.rotate" && e.caller.as_deref() == Some(root.id.as_str())), "admin actions are audited with the actor");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sesame::apikeys::{self, Rejection};
+use sesame::api_keys::{self, Rejection};
 use sesame::clock::SystemClock;
 use sesame::crypto::secrets::hash_secret;
 
@@ -31,7 +31,7 @@ async fn revocation_reaches_another_node_within_a_second() {
     let a = TestServer::start_with(Backend::External, |c| c.api_keys.cache_ttl = Duration::from_secs(600)).await;
     let b = second_node(&a).await;
     let issued = admin(&a).generate(&spec("svc", "a")).await.unwrap();
-    assert!(apikeys::verify(&b.state, &issued.key, None).await.unwrap().is_ok());
+    assert!(api_keys::verify(&b.state, &issued.key, None).await.unwrap().is_ok());
     assert!(matches!(b.state.api_key_cache.get(&hash_secret(&issued.key)), Some(Some(_))), "node B caches the key (for 600 s)");
     // Both nodes listen before the revocation is announced (a message sent earlier is lost).
     wait_for_subscribers(&a.redis_prefix, 2).await;
@@ -39,7 +39,7 @@ async fn revocation_reaches_another_node_within_a_second() {
     let revoked_at = Instant::now();
     let deadline = revoked_at + Duration::from_secs(1);
     let rejection = loop {
-        match apikeys::verify(&b.state, &issued.key, None).await.unwrap() {
+        match api_keys::verify(&b.state, &issued.key, None).await.unwrap() {
             Err(r) => break r,
             Ok(_) if Instant::now() >= deadline => panic!("node B still accepts a key revoked on node A after 1 s (its cache lives 600 s)"),
             Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,

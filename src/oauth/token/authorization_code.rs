@@ -83,7 +83,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
         access_jti: Some(access.jti.clone()),
         access_exp: Some(access.exp),
     };
-    code::record_redemption(state, value, &redemption, now).await?;
+    code::record_redemption(state, value, &redemption).await?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

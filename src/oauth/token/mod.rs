@@ -49,8 +49,8 @@ pub async fn token(State(state): State<AppState>, ClientIp(caller): ClientIp, ba
     let response = match grant {
         // The only subject this server exchanges is an API key, which authenticates itself.
         GrantType::TokenExchange => {
-            if form.get("subject_token_type") != Some(crate::apikeys::TOKEN_TYPE) {
-                return Err(OAuthError::invalid_request(format!("subject_token_type must be {}", crate::apikeys::TOKEN_TYPE)).into());
+            if form.get("subject_token_type") != Some(crate::api_keys::TOKEN_TYPE) {
+                return Err(OAuthError::invalid_request(format!("subject_token_type must be {}", crate::api_keys::TOKEN_TYPE)).into());
             }
             token_exchange::exchange_api_key(&state, &form, caller).await?
         }

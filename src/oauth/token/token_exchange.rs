@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::apikeys::{self, Rejection};
+use crate::api_keys::{self, Rejection};
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::access_token::{self, AccessTokenRequest};
 use crate::oauth::form::OAuthForm;
@@ -22,7 +22,7 @@ pub async fn exchange_api_key(state: &AppState, form: &OAuthForm, caller: IpAddr
             return Err(OAuthError::invalid_request(format!("requested_token_type must be {ACCESS_TOKEN_TYPE}")).into());
         }
     }
-    let key = match apikeys::verify(state, presented, Some(caller)).await? {
+    let key = match api_keys::verify(state, presented, Some(caller)).await? {
         Ok(k) => k,
         Err(Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
         Err(r) => return Err(OAuthError::invalid_grant(format!("the API key cannot be exchanged: {}", r.reason())).into()),

@@ -1,3 +1,5 @@
+//! API keys, stored by hash: issue, retire on rotation, revoke, last use.
+
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;

@@ -1,3 +1,5 @@
+//! The audit trail, append-only, read newest first.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

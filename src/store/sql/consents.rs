@@ -1,3 +1,5 @@
+//! What each user allowed each client.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

@@ -1,3 +1,6 @@
+//! Signing keys (private parts encrypted) and the per-algorithm generation row rotation
+//! compares and sets.
+
 use async_trait::async_trait;
 use sqlx::Row;
 

@@ -1,3 +1,5 @@
+//! Refresh-token families and their tokens: compare-and-set rotation, family revocation.
+
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;

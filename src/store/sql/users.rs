@@ -1,3 +1,5 @@
+//! User accounts.
+
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;

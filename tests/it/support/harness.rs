@@ -227,12 +227,12 @@ impl Tests {
 
     /// A test on the embedded backend only (what it checks does not depend on storage).
     pub fn test<F: Future<Output = ()> + 'static>(&mut self, name: &str, f: fn() -> F) -> &mut Self {
-        self.add(name.to_string(), &[], move || f())
+        self.add(name.to_string(), &[], f)
     }
 
     /// A test that needs real services or tools beyond the embedded backend.
     pub fn test_needing<F: Future<Output = ()> + 'static>(&mut self, needs: &[Need], name: &str, f: fn() -> F) -> &mut Self {
-        self.add(name.to_string(), needs, move || f())
+        self.add(name.to_string(), needs, f)
     }
 
     /// One named test per backend: `name::sqlite_memory` and `name::postgres_redis`.

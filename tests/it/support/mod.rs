@@ -173,7 +173,7 @@ pub fn output_within(mut cmd: std::process::Command, stdin: Option<&str>, limit:
 pub async fn wait_for_subscribers(prefix: &str, count: i64) {
     let client = redis::Client::open(redis_url().unwrap()).unwrap();
     let conn = client.get_multiplexed_async_connection().await.unwrap();
-    let channel = format!("{prefix}{}", sesame::apikeys::cache::INVALIDATION_CHANNEL);
+    let channel = format!("{prefix}{}", sesame::api_keys::cache::INVALIDATION_CHANNEL);
     eventually(Duration::from_secs(10), &format!("{count} nodes subscribed to {channel}"), || {
         let mut conn = conn.clone();
         let channel = channel.clone();
