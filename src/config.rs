@@ -32,7 +32,44 @@ pub struct Config {
     pub introspection: IntrospectionConfig,
     pub api_keys: ApiKeyConfig,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed when finding a caller's address.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// Networks whose `X-Forwarded-For` is believed: addresses or CIDRs, parsed once at load
+/// (a bad one is a configuration error, not a per-request surprise).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, String> {
+        items
+            .iter()
+            .map(|item| {
+                let item = item.as_ref();
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("trusted_proxies: `{item}` is not an address or CIDR"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+impl Serialize for TrustedProxies {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ToString::to_string))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<String>::deserialize(d)?;
+        Self::parse(&items).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,7 +243,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             introspection: IntrospectionConfig::default(),
             api_keys: ApiKeyConfig::default(),
-            trusted_proxies: vec![],
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -346,11 +383,6 @@ impl Config {
         if self.login.max_failures_per_account < 1 || self.login.max_failures_per_ip < 1 {
             errors.push("login: failure limits must be at least 1".into());
         }
-        for cidr in &self.trusted_proxies {
-            if cidr.parse::<ipnet::IpNet>().is_err() && cidr.parse::<IpAddr>().is_err() {
-                errors.push(format!("trusted_proxies: `{cidr}` is not an address or CIDR"));
-            }
-        }
         for (env, limit) in [("dev", self.api_keys.default_rate_limit.dev), ("staging", self.api_keys.default_rate_limit.staging), ("prod", self.api_keys.default_rate_limit.prod)] {
             if limit < 1 {
                 errors.push(format!("api_keys.default_rate_limit.{env}: must be at least 1"));
@@ -471,6 +503,17 @@ mod tests {
         c.keys.prepublish = Duration::from_secs(60);
         c.keys.jwks_max_age = Duration::from_secs(300);
         assert!(c.validate().unwrap_err().to_string().contains("jwks_max_age"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_at_load() {
+        let config = Config::from_toml("trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"::1\"]").unwrap();
+        assert!(config.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("192.0.2.7".parse().unwrap()), "a bare address is a /32");
+        assert!(!config.trusted_proxies.contains("192.0.2.8".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("::1".parse().unwrap()));
+        let err = Config::from_toml("trusted_proxies = [\"10.0.0.0/8\", \"proxy.internal\"]").unwrap_err();
+        assert!(err.0.iter().any(|m| m.contains("`proxy.internal` is not an address or CIDR")), "{err:?}");
     }
 
     mod properties {

@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use ipnet::IpNet;
 
+use crate::config::TrustedProxies;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -25,16 +25,10 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-fn trusted(ip: IpAddr, proxies: &[String]) -> bool {
-    proxies.iter().any(|p| match p.parse::<IpNet>() {
-        Ok(net) => net.contains(&ip),
-        Err(_) => p.parse::<IpAddr>().is_ok_and(|a| a == ip),
-    })
-}
 
-pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[String]) -> IpAddr {
+pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &TrustedProxies) -> IpAddr {
     let mut ip = peer.ip();
-    if !trusted(ip, trusted_proxies) {
+    if !trusted_proxies.contains(ip) {
         return ip;
     }
     let hops: Vec<IpAddr> = headers
@@ -46,7 +40,7 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[Strin
         .collect();
     for hop in hops.into_iter().rev() {
         ip = hop;
-        if !trusted(hop, trusted_proxies) {
+        if !trusted_proxies.contains(hop) {
             break;
         }
     }
@@ -61,7 +55,7 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "203.0.113.9, 10.0.0.7".parse().unwrap());
-        let proxies = vec!["10.0.0.0/8".to_string()];
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
         assert_eq!(client_ip("10.0.0.1:5".parse().unwrap(), &h, &proxies), "203.0.113.9".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip("198.51.100.1:5".parse().unwrap(), &h, &proxies), "198.51.100.1".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip("10.0.0.1:5".parse().unwrap(), &HeaderMap::new(), &proxies), "10.0.0.1".parse::<IpAddr>().unwrap());
@@ -86,10 +80,10 @@ mod tests {
                 if let Ok(v) = list.join(", ").parse() {
                     h.insert("x-forwarded-for", v);
                 }
-                let proxies = vec!["10.0.0.0/8".to_string()];
+                let proxies = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
                 let ip = client_ip(SocketAddr::new(peer, 443), &h, &proxies);
                 prop_assert!(ip == peer || hops.contains(&ip));
-                if !trusted(peer, &proxies) {
+                if !proxies.contains(peer) {
                     prop_assert_eq!(ip, peer);
                 }
             }

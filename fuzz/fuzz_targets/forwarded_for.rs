@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     }
     .parse()
     .unwrap();
-    let proxies = vec!["10.0.0.0/8".to_string(), "::1".to_string(), "fd00::/8".to_string(), "not a network".to_string()];
+    let proxies = sesame::config::TrustedProxies::parse(&["10.0.0.0/8", "::1", "fd00::/8"]).unwrap();
     let mut headers = HeaderMap::new();
     for line in rest.split(|b| *b == b'\n').take(8) {
         if let Ok(v) = HeaderValue::from_bytes(line) {

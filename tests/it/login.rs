@@ -55,7 +55,7 @@ async fn behind_a_trusted_proxy_failures_count_per_browser_address() {
     let server = TestServer::start_with(Backend::Embedded, |c| {
         c.login.max_failures_per_ip = 2;
         c.login.max_failures_per_account = 100;
-        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.trusted_proxies = sesame::config::TrustedProxies::parse(&["127.0.0.1/32"]).unwrap();
     })
     .await;
     add_user(&server, "alice").await;

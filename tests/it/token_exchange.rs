@@ -47,7 +47,7 @@ async fn exchange_enforces_networks_through_trusted_proxies_and_rate_limits() {
     // one minute however slow the machine, and says exactly when the next one starts.
     let start = SystemClock.now() / 60 * 60 + 10;
     let clock = Arc::new(ManualClock::new(start));
-    let server = TestServer::start_with_clock(Backend::Embedded, clock.clone(), |c| c.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    let server = TestServer::start_with_clock(Backend::Embedded, clock.clone(), |c| c.trusted_proxies = sesame::config::TrustedProxies::parse(&["127.0.0.1/32"]).unwrap()).await;
     let bound = admin(&server).generate(&NewApiKey { cidrs: vec!["10.0.0.0/8".into()], rate_limit_per_minute: Some(2), ..spec("bound", "a") }).await.unwrap();
     assert_eq!(error_code(exchange(&server, &bound.key, &[]).await).await.1, "invalid_grant", "127.0.0.1 is outside 10/8");
     let from = |ip: &'static str| {
