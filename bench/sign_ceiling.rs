@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sesame::crypto::jwt;
-use sesame::crypto::keys::{generate, SigningKeyPair};
+use sesame::crypto::keys::{generate, SigningAlg, SigningKeyPair};
 
 fn main() {
     let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut out = serde_json::Map::new();
-    for alg in ["RS256", "ES256", "EdDSA"] {
+    for alg in SigningAlg::ALL {
         let generated = generate(alg).expect("key");
         let key = Arc::new(SigningKeyPair::from_pkcs8(&generated.kid, alg, &generated.pkcs8_der).expect("parse"));
         let count = Arc::new(AtomicU64::new(0));

@@ -1,5 +1,6 @@
 //! One typed configuration: defaults < `sesame.toml` < `SESAME_*` environment, validated at start.
 
+use crate::crypto::alg::SigningAlg;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -182,8 +183,8 @@ pub struct TokenConfig {
     #[serde(with = "humantime_serde")]
     pub id_token_ttl: Duration,
     /// `RS256`, `ES256` or `EdDSA`; a client may override it.
-    pub access_token_alg: String,
-    pub id_token_alg: String,
+    pub access_token_alg: SigningAlg,
+    pub id_token_alg: SigningAlg,
     /// `aud` of access tokens when no `resource` is requested (default: the issuer).
     pub default_audience: Option<String>,
     /// A refresh token dies after this long unused...
@@ -253,8 +254,8 @@ impl Default for TokenConfig {
         Self {
             access_token_ttl: Duration::from_secs(15 * 60),
             id_token_ttl: Duration::from_secs(15 * 60),
-            access_token_alg: "RS256".into(),
-            id_token_alg: "RS256".into(),
+            access_token_alg: SigningAlg::RS256,
+            id_token_alg: SigningAlg::RS256,
             default_audience: None,
             refresh_idle_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_absolute_ttl: Duration::from_secs(90 * 24 * 3600),
@@ -280,7 +281,6 @@ impl Default for PasswordConfig {
     }
 }
 
-pub const SIGNING_ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
 /// Keys read from `SESAME_*` that are not settings.
 const NOT_SETTINGS: [&str; 4] = ["config", "test_database_url", "test_redis_url", "log_format"];
@@ -338,11 +338,6 @@ impl Config {
         }
         if self.database_max_connections == 0 {
             errors.push("database_max_connections: must be at least 1".into());
-        }
-        for (name, alg) in [("tokens.access_token_alg", &self.tokens.access_token_alg), ("tokens.id_token_alg", &self.tokens.id_token_alg)] {
-            if !SIGNING_ALGS.contains(&alg.as_str()) {
-                errors.push(format!("{name}: `{alg}` is not one of RS256, ES256, EdDSA"));
-            }
         }
         for (name, d) in [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
@@ -489,12 +484,19 @@ mod tests {
         let mut c = Config::default();
         c.issuer = "http://example.com".into();
         c.listen = "nope".into();
-        c.tokens.access_token_alg = "HS256".into();
+        c.database_max_connections = 0;
         let err = c.validate().unwrap_err();
         assert_eq!(err.0.len(), 3, "{err}");
         assert!(err.0[0].starts_with("issuer"));
         assert!(err.0[1].starts_with("listen"));
-        assert!(err.0[2].contains("HS256"));
+        assert!(err.0[2].starts_with("database_max_connections"));
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_refused_at_load() {
+        let err = Config::from_toml("[tokens]\naccess_token_alg = \"HS256\"\n").unwrap_err();
+        assert!(err.0.iter().any(|m| m.contains("HS256") && m.contains("access_token_alg")), "{err:?}");
+        assert_eq!(Config::from_toml("[tokens]\nid_token_alg = \"EdDSA\"\n").unwrap().tokens.id_token_alg, SigningAlg::EdDSA);
     }
 
     #[test]

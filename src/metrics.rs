@@ -75,8 +75,8 @@ impl Metrics {
         self.tokens.get_or_create(&GrantLabels { grant: grant.to_string() }).inc();
     }
 
-    pub fn key_rotated(&self, alg: &str) {
-        self.rotations.get_or_create(&AlgLabels { alg: alg.to_string() }).inc();
+    pub fn key_rotated(&self, alg: crate::crypto::alg::SigningAlg) {
+        self.rotations.get_or_create(&AlgLabels { alg: alg.as_str().to_string() }).inc();
     }
 
     pub fn security_event(&self, event: &str) {

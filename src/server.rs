@@ -1,5 +1,6 @@
 //! Assembling a running server: stores, key ring, state, background maintenance, listener.
 
+use crate::crypto::alg::SigningAlg;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ async fn assemble(config: Config, stores: Stores, clock: Arc<dyn Clock>, run_sch
     let metrics = Arc::new(Metrics::new());
     let rotation_metrics = metrics.clone();
     let (durable, kek, schedule) = (stores.durable.clone(), load_kek(&config)?, KeyRing::schedule_from(&config));
-    let on_rotation: Box<dyn Fn(&str) + Send + Sync> = Box::new(move |alg| rotation_metrics.key_rotated(alg));
+    let on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync> = Box::new(move |alg| rotation_metrics.key_rotated(alg));
     let keys = if run_schedule {
         KeyRing::start(durable, kek, clock.clone(), schedule, on_rotation).await?
     } else {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{validate_redirect_uri, AdminError};
 use crate::oauth::scope::Scopes;
 use crate::clock::UnixTime;
+use crate::crypto::alg::SigningAlg;
 use crate::oauth::grant_type::GrantType;
 use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
 use crate::store::{AuthMethod, Client, Durable};
@@ -23,7 +24,7 @@ pub struct NewClient {
     pub jwks_uri: Option<String>,
     pub jwks: Option<String>,
     pub first_party: bool,
-    pub access_token_alg: Option<String>,
+    pub access_token_alg: Option<SigningAlg>,
 }
 
 impl NewClient {
@@ -94,9 +95,6 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
             return invalid("--jwks must be a JWK Set with at least one key".into());
         }
     }
-    if let Some(alg) = &spec.access_token_alg {
-        crate::crypto::keys::canonical_alg(alg).map_err(|e| AdminError::Invalid(e.to_string()))?;
-    }
     let scopes = Scopes::parse(spec.scope.as_deref().unwrap_or("openid profile email"))?.into_vec();
     Ok(Client {
         id: random_token(16),
@@ -110,7 +108,7 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
         jwks_uri: spec.jwks_uri.clone(),
         jwks: spec.jwks.clone(),
         first_party: spec.first_party,
-        access_token_alg: spec.access_token_alg.clone(),
+        access_token_alg: spec.access_token_alg,
         access_token_ttl: None,
         created_at: 0,
     })

@@ -42,7 +42,7 @@ pub enum ClientCommand {
         first_party: bool,
         /// Algorithm of this client's access tokens (RS256, ES256, EdDSA).
         #[arg(long = "access-token-alg")]
-        access_token_alg: Option<String>,
+        access_token_alg: Option<sesame::crypto::alg::SigningAlg>,
     },
     /// List clients.
     List,

@@ -16,7 +16,7 @@ struct Header<'a> {
 
 /// Signs `claims` with `key`; `typ` is `JWT` for ID tokens and `at+jwt` for access tokens (RFC 9068).
 pub fn sign<C: Serialize>(key: &SigningKeyPair, typ: &str, claims: &C) -> Result<String, KeyError> {
-    let header = serde_json::to_vec(&Header { alg: key.alg, typ, kid: &key.kid }).map_err(|_| KeyError::Sign)?;
+    let header = serde_json::to_vec(&Header { alg: key.alg.as_str(), typ, kid: &key.kid }).map_err(|_| KeyError::Sign)?;
     let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
     let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 400);
     URL_SAFE_NO_PAD.encode_string(header, &mut token);
@@ -31,12 +31,12 @@ pub fn sign<C: Serialize>(key: &SigningKeyPair, typ: &str, claims: &C) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::keys::generate;
+    use crate::crypto::keys::{generate, SigningAlg};
     use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 
     #[test]
     fn tokens_verify_with_jsonwebtoken() {
-        for (alg, jalg) in [("RS256", Algorithm::RS256), ("ES256", Algorithm::ES256), ("EdDSA", Algorithm::EdDSA)] {
+        for (alg, jalg) in [(SigningAlg::RS256, Algorithm::RS256), (SigningAlg::ES256, Algorithm::ES256), (SigningAlg::EdDSA, Algorithm::EdDSA)] {
             let key = generate(alg).unwrap();
             let pair = SigningKeyPair::from_pkcs8(&key.kid, alg, &key.pkcs8_der).unwrap();
             let claims = serde_json::json!({"sub": "alice", "exp": 4_000_000_000u64});

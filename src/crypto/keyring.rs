@@ -15,7 +15,8 @@ use super::kek::Kek;
 use super::keys::{self, SigningKeyPair};
 use super::rotation::{self, KeyState, Plan, Schedule};
 use crate::clock::{Clock, UnixTime};
-use crate::config::{Config, SIGNING_ALGS};
+use crate::config::Config;
+use crate::crypto::alg::SigningAlg;
 use crate::store::{Durable, StoreError, StoredSigningKey};
 
 /// Extra time a retired key stays published beyond the longest token lifetime (clock skew).
@@ -30,7 +31,7 @@ pub enum KeyRingError {
     #[error(transparent)]
     Key(#[from] keys::KeyError),
     #[error("no active {0} signing key")]
-    NoActiveKey(String),
+    NoActiveKey(SigningAlg),
 }
 
 /// One consistent set of keys, as loaded at one moment.
@@ -56,7 +57,7 @@ fn verifier_for(public_jwk: &str) -> Option<Arc<(jsonwebtoken::DecodingKey, json
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
     pub kid: String,
-    pub alg: String,
+    pub alg: SigningAlg,
     pub state: KeyState,
     pub created_at: UnixTime,
     pub activates_at: UnixTime,
@@ -65,12 +66,12 @@ pub struct KeyInfo {
 }
 
 impl KeySet {
-    fn times(&self, alg: &str) -> Vec<(String, UnixTime)> {
+    fn times(&self, alg: SigningAlg) -> Vec<(String, UnixTime)> {
         self.keys.iter().filter(|k| k.stored.alg == alg).map(|k| (k.stored.kid.clone(), k.stored.activates_at)).collect()
     }
 
     /// The key that signs `alg` tokens at `now`.
-    pub fn signer(&self, alg: &str, now: UnixTime) -> Option<Arc<SigningKeyPair>> {
+    pub fn signer(&self, alg: SigningAlg, now: UnixTime) -> Option<Arc<SigningKeyPair>> {
         // Few keys per algorithm (next, active, a retired one or two): a scan beats a map.
         let mut best: Option<&LoadedKey> = None;
         for k in self.keys.iter().filter(|k| k.stored.alg == alg && k.stored.activates_at <= now) {
@@ -92,7 +93,7 @@ impl KeySet {
 
     pub fn info(&self, now: UnixTime, schedule: &Schedule) -> Vec<KeyInfo> {
         let mut out = Vec::new();
-        for alg in SIGNING_ALGS {
+        for alg in SigningAlg::ALL {
             let times = self.times(alg);
             let mut sorted = times.clone();
             sorted.sort_by(|x, y| (x.1, &x.0).cmp(&(y.1, &y.0)));
@@ -102,7 +103,7 @@ impl KeySet {
                 let unpublish_at = (state == KeyState::Retired)
                     .then(|| sorted.get(i + 1).map(|(_, next)| next + schedule.retention.as_secs() as i64))
                     .flatten();
-                out.push(KeyInfo { kid: kid.clone(), alg: alg.to_string(), state, created_at, activates_at: *at, unpublish_at });
+                out.push(KeyInfo { kid: kid.clone(), alg, state, created_at, activates_at: *at, unpublish_at });
             }
         }
         out
@@ -115,7 +116,7 @@ pub struct KeyRing {
     clock: Arc<dyn Clock>,
     schedule: Schedule,
     current: ArcSwap<KeySet>,
-    on_rotation: Box<dyn Fn(&str) + Send + Sync>,
+    on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync>,
 }
 
 impl KeyRing {
@@ -133,7 +134,7 @@ impl KeyRing {
         kek: Kek,
         clock: Arc<dyn Clock>,
         schedule: Schedule,
-        on_rotation: Box<dyn Fn(&str) + Send + Sync>,
+        on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync>,
     ) -> Result<Self, KeyRingError> {
         let empty = KeySet { keys: vec![], jwks: Bytes::new(), jwks_etag: String::new() };
         let ring = Self { store, kek, clock, schedule, current: ArcSwap::from_pointee(empty), on_rotation };
@@ -147,7 +148,7 @@ impl KeyRing {
         kek: Kek,
         clock: Arc<dyn Clock>,
         schedule: Schedule,
-        on_rotation: Box<dyn Fn(&str) + Send + Sync>,
+        on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync>,
     ) -> Result<Self, KeyRingError> {
         let ring = Self::open(store, kek, clock, schedule, on_rotation).await?;
         ring.rotate_if_due().await?;
@@ -162,8 +163,8 @@ impl KeyRing {
         &self.schedule
     }
 
-    pub fn signer(&self, alg: &str) -> Result<Arc<SigningKeyPair>, KeyRingError> {
-        self.current.load().signer(alg, self.clock.now()).ok_or_else(|| KeyRingError::NoActiveKey(alg.to_string()))
+    pub fn signer(&self, alg: SigningAlg) -> Result<Arc<SigningKeyPair>, KeyRingError> {
+        self.current.load().signer(alg, self.clock.now()).ok_or(KeyRingError::NoActiveKey(alg))
     }
 
     pub fn info(&self) -> Vec<KeyInfo> {
@@ -186,7 +187,7 @@ impl KeyRing {
                 Some(k) => (Arc::clone(&k.pair), k.verifier.clone()),
                 None => {
                     let der = self.kek.open(&s.kid, &s.private_key_sealed)?;
-                    (Arc::new(SigningKeyPair::from_pkcs8(&s.kid, &s.alg, &der)?), verifier_for(&s.public_jwk))
+                    (Arc::new(SigningKeyPair::from_pkcs8(&s.kid, s.alg, &der)?), verifier_for(&s.public_jwk))
                 }
             };
             loaded.push(LoadedKey { stored: s, pair, verifier });
@@ -198,7 +199,7 @@ impl KeyRing {
 
     /// Runs the schedule for every algorithm; only touches the store when something is due.
     pub async fn rotate_if_due(&self) -> Result<(), KeyRingError> {
-        for alg in SIGNING_ALGS {
+        for alg in SigningAlg::ALL {
             let now = self.clock.now();
             if rotation::plan(&self.current.load().times(alg), now, &self.schedule).is_empty() {
                 continue;
@@ -211,7 +212,7 @@ impl KeyRing {
     /// Schedules a successor for every algorithm that has none pending: it activates after the
     /// pre-publication period, or at once with `immediately` (for a compromised key).
     pub async fn rotate_now(&self, immediately: bool) -> Result<(), KeyRingError> {
-        for alg in SIGNING_ALGS {
+        for alg in SigningAlg::ALL {
             self.apply(alg, |times, now, schedule| {
                 let pending = times.iter().any(|(_, a)| *a > now);
                 // An immediate key must outrank a key that activated this very second.
@@ -230,7 +231,7 @@ impl KeyRing {
 
     /// Reads the generation, then the keys, plans, and commits the plan only if the generation
     /// is unchanged; a node that loses the race reloads and re-plans from what the winner wrote.
-    async fn apply(&self, alg: &str, planner: impl Fn(&[(String, UnixTime)], UnixTime, &Schedule) -> Plan) -> Result<(), KeyRingError> {
+    async fn apply(&self, alg: SigningAlg, planner: impl Fn(&[(String, UnixTime)], UnixTime, &Schedule) -> Plan) -> Result<(), KeyRingError> {
         for _ in 0..3 {
             let generation = self.store.key_generation(alg).await?;
             self.reload().await?;
@@ -245,30 +246,29 @@ impl KeyRing {
             };
             if self.store.change_keys(alg, generation, new_key.as_ref(), &plan.purge).await? {
                 if let Some(k) = &new_key {
-                    tracing::info!(kid = %k.kid, alg, activates_at = k.activates_at, "signing key created");
+                    tracing::info!(kid = %k.kid, %alg, activates_at = k.activates_at, "signing key created");
                     (self.on_rotation)(alg);
                 }
                 for kid in &plan.purge {
-                    tracing::info!(%kid, alg, "retired signing key purged");
+                    tracing::info!(%kid, %alg, "retired signing key purged");
                 }
                 self.reload().await?;
                 return Ok(());
             }
-            tracing::debug!(alg, "another node changed the key set first; re-planning");
+            tracing::debug!(%alg, "another node changed the key set first; re-planning");
         }
         self.reload().await
     }
 
-    async fn new_stored_key(&self, alg: &str, now: UnixTime, activates_at: UnixTime) -> Result<StoredSigningKey, KeyRingError> {
-        let alg_owned = alg.to_string();
+    async fn new_stored_key(&self, alg: SigningAlg, now: UnixTime, activates_at: UnixTime) -> Result<StoredSigningKey, KeyRingError> {
         // RSA generation takes tens of milliseconds of CPU: keep it off the async workers.
-        let generated = tokio::task::spawn_blocking(move || keys::generate(&alg_owned))
+        let generated = tokio::task::spawn_blocking(move || keys::generate(alg))
             .await
             .map_err(|e| keys::KeyError::Generate(e.to_string()))??;
         Ok(StoredSigningKey {
             private_key_sealed: self.kek.seal(&generated.kid, &generated.pkcs8_der)?,
             kid: generated.kid,
-            alg: alg.to_string(),
+            alg,
             public_jwk: generated.public_jwk.to_string(),
             created_at: now,
             activates_at,

@@ -9,14 +9,14 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub use super::alg::SigningAlg;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("unsupported signing algorithm {0}")]
-    UnsupportedAlg(String),
     #[error("key generation failed: {0}")]
     Generate(String),
     #[error("key material is not a valid {alg} PKCS#8 key")]
-    Parse { alg: String },
+    Parse { alg: SigningAlg },
     #[error("signing failed")]
     Sign,
 }
@@ -30,7 +30,7 @@ pub enum KeyPairKind {
 
 pub struct SigningKeyPair {
     pub kid: String,
-    pub alg: &'static str,
+    pub alg: SigningAlg,
     pair: KeyPairKind,
     rng: SystemRandom,
 }
@@ -42,21 +42,11 @@ pub struct GeneratedKey {
     pub public_jwk: Value,
 }
 
-pub fn canonical_alg(alg: &str) -> Result<&'static str, KeyError> {
-    match alg {
-        "RS256" => Ok("RS256"),
-        "ES256" => Ok("ES256"),
-        "EdDSA" => Ok("EdDSA"),
-        other => Err(KeyError::UnsupportedAlg(other.to_string())),
-    }
-}
-
-pub fn generate(alg: &str) -> Result<GeneratedKey, KeyError> {
-    let alg = canonical_alg(alg)?;
+pub fn generate(alg: SigningAlg) -> Result<GeneratedKey, KeyError> {
     let rng = SystemRandom::new();
     let gen_err = |e: &dyn std::fmt::Display| KeyError::Generate(e.to_string());
     let (der, members) = match alg {
-        "RS256" => {
+        SigningAlg::RS256 => {
             let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| gen_err(&e))?;
             let der = key.to_pkcs8_der().map_err(|e| gen_err(&e))?.as_bytes().to_vec();
             let members = json!({
@@ -66,7 +56,7 @@ pub fn generate(alg: &str) -> Result<GeneratedKey, KeyError> {
             });
             (der, members)
         }
-        "ES256" => {
+        SigningAlg::ES256 => {
             let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|e| gen_err(&e))?;
             let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).map_err(|e| gen_err(&e))?;
             // Uncompressed point: 0x04 || X || Y.
@@ -79,7 +69,7 @@ pub fn generate(alg: &str) -> Result<GeneratedKey, KeyError> {
             });
             (doc.as_ref().to_vec(), members)
         }
-        _ => {
+        SigningAlg::EdDSA => {
             let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| gen_err(&e))?;
             let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|e| gen_err(&e))?;
             let members = json!({
@@ -94,7 +84,7 @@ pub fn generate(alg: &str) -> Result<GeneratedKey, KeyError> {
     let mut jwk = members;
     jwk["kid"] = Value::String(kid.clone());
     jwk["use"] = Value::String("sig".into());
-    jwk["alg"] = Value::String(alg.into());
+    jwk["alg"] = Value::String(alg.as_str().into());
     Ok(GeneratedKey { kid, pkcs8_der: der, public_jwk: jwk })
 }
 
@@ -106,15 +96,14 @@ fn thumbprint(required_members: &Value) -> String {
 }
 
 impl SigningKeyPair {
-    pub fn from_pkcs8(kid: &str, alg: &str, der: &[u8]) -> Result<Self, KeyError> {
-        let alg = canonical_alg(alg)?;
-        let parse_err = || KeyError::Parse { alg: alg.to_string() };
+    pub fn from_pkcs8(kid: &str, alg: SigningAlg, der: &[u8]) -> Result<Self, KeyError> {
+        let parse_err = || KeyError::Parse { alg };
         let pair = match alg {
-            "RS256" => KeyPairKind::Rs256(RsaKeyPair::from_pkcs8(der).map_err(|_| parse_err())?),
-            "ES256" => KeyPairKind::Es256(
+            SigningAlg::RS256 => KeyPairKind::Rs256(RsaKeyPair::from_pkcs8(der).map_err(|_| parse_err())?),
+            SigningAlg::ES256 => KeyPairKind::Es256(
                 EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|_| parse_err())?,
             ),
-            _ => KeyPairKind::EdDsa(Ed25519KeyPair::from_pkcs8(der).map_err(|_| parse_err())?),
+            SigningAlg::EdDSA => KeyPairKind::EdDsa(Ed25519KeyPair::from_pkcs8(der).map_err(|_| parse_err())?),
         };
         Ok(Self { kid: kid.to_string(), alg, pair, rng: SystemRandom::new() })
     }
@@ -138,14 +127,13 @@ mod tests {
 
     #[test]
     fn each_algorithm_generates_parses_and_signs() {
-        for alg in ["RS256", "ES256", "EdDSA"] {
+        for alg in SigningAlg::ALL {
             let key = generate(alg).unwrap();
-            assert_eq!(key.public_jwk["alg"], alg);
+            assert_eq!(key.public_jwk["alg"], alg.as_str());
             assert_eq!(key.public_jwk["kid"], key.kid.as_str());
             assert_eq!(key.public_jwk["use"], "sig");
             let pair = SigningKeyPair::from_pkcs8(&key.kid, alg, &key.pkcs8_der).unwrap();
             assert!(!pair.sign(b"hello").unwrap().is_empty());
         }
-        assert!(generate("HS256").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! Cryptography, all of it from vetted crates (aws-lc-rs, rsa, argon2, sha2).
 
+pub mod alg;
 pub mod jwt;
 pub mod kek;
 pub mod keyring;

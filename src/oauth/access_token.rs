@@ -1,5 +1,6 @@
 //! JWT access tokens per RFC 9068, and the deny list that revokes them before they expire.
 
+use crate::crypto::alg::SigningAlg;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ pub struct IssuedAccessToken {
 /// What an access token is about.
 pub struct AccessTokenRequest<'a> {
     pub client_id: &'a str,
-    pub alg: &'a str,
+    pub alg: SigningAlg,
     /// Lifetime in seconds.
     pub ttl: i64,
     /// The user, or the client itself for client_credentials.
@@ -76,7 +77,7 @@ impl<'a> AccessTokenRequest<'a> {
         let tokens = &state.config.tokens;
         Self {
             client_id: &client.id,
-            alg: client.access_token_alg.as_deref().unwrap_or(&tokens.access_token_alg),
+            alg: client.access_token_alg.unwrap_or(tokens.access_token_alg),
             ttl: client.access_token_ttl.unwrap_or(tokens.access_token_ttl.as_secs() as i64),
             sub,
             scopes,

@@ -63,7 +63,7 @@ impl Discovery {
                 "name", "preferred_username", "email", "email_verified",
             ],
             subject_types_supported: ["public"],
-            id_token_signing_alg_values_supported: [&config.tokens.id_token_alg],
+            id_token_signing_alg_values_supported: [config.tokens.id_token_alg.as_str()],
             authorization_endpoint: config.endpoint(paths::AUTHORIZE),
             token_endpoint: config.endpoint(paths::TOKEN),
             userinfo_endpoint: config.endpoint(paths::USERINFO),

@@ -1,5 +1,6 @@
 //! ID tokens (OIDC Core §2, §3.1.3.6).
 
+use crate::crypto::alg::SigningAlg;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -30,10 +31,10 @@ pub struct IdTokenClaims {
 
 /// The left half of the access token's hash, with the hash of the signing algorithm
 /// (SHA-512 for Ed25519, as OpenID's EdDSA guidance and common RP libraries do).
-pub fn at_hash(alg: &str, access_token: &str) -> String {
+pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     let digest: Vec<u8> = match alg {
-        "EdDSA" => Sha512::digest(access_token.as_bytes()).to_vec(),
-        _ => Sha256::digest(access_token.as_bytes()).to_vec(),
+        SigningAlg::EdDSA => Sha512::digest(access_token.as_bytes()).to_vec(),
+        SigningAlg::RS256 | SigningAlg::ES256 => Sha256::digest(access_token.as_bytes()).to_vec(),
     };
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
@@ -49,8 +50,7 @@ pub struct IdTokenFacts<'a> {
 }
 
 pub fn issue(state: &AppState, facts: IdTokenFacts<'_>, now: UnixTime) -> Result<String, AppError> {
-    let alg = &state.config.tokens.id_token_alg;
-    let key = state.keys.signer(alg).map_err(|e| AppError::Internal(e.to_string()))?;
+    let key = state.keys.signer(state.config.tokens.id_token_alg).map_err(|e| AppError::Internal(e.to_string()))?;
     let claims = IdTokenClaims {
         iss: state.config.issuer().to_string(),
         sub: facts.sub.to_string(),
@@ -71,8 +71,8 @@ mod tests {
     #[test]
     fn at_hash_is_the_left_half_of_the_hash() {
         // Cross-checked with Python: urlsafe_b64encode(sha256(token).digest()[:16]).
-        assert_eq!(super::at_hash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy"), "Orc06UhYGLABnjkpcKErrQ");
-        assert_eq!(super::at_hash("ES256", "jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy"), "Orc06UhYGLABnjkpcKErrQ");
-        assert_eq!(super::at_hash("EdDSA", "x").len(), 43, "half of SHA-512");
+        assert_eq!(super::at_hash(super::SigningAlg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy"), "Orc06UhYGLABnjkpcKErrQ");
+        assert_eq!(super::at_hash(super::SigningAlg::ES256, "jHkWEdUXMU1BwAsC4vtUsZwnNzaWY1Wy"), "Orc06UhYGLABnjkpcKErrQ");
+        assert_eq!(super::at_hash(super::SigningAlg::EdDSA, "x").len(), 43, "half of SHA-512");
     }
 }

@@ -4,6 +4,7 @@ pub mod ephemeral;
 pub mod models;
 pub mod sql;
 
+use crate::crypto::alg::SigningAlg;
 use async_trait::async_trait;
 
 pub use ephemeral::Ephemeral;
@@ -47,10 +48,10 @@ pub trait UserStore: Send + Sync {
 pub trait SigningKeyStore: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
     /// The change counter of one algorithm's key set.
-    async fn key_generation(&self, alg: &str) -> StoreResult<i64>;
+    async fn key_generation(&self, alg: SigningAlg) -> StoreResult<i64>;
     /// Compare-and-set: inserts `add` and deletes `remove` only if the algorithm's generation
     /// is still `expected`, bumping it. Returns false when another node changed the set first.
-    async fn change_keys(&self, alg: &str, expected: i64, add: Option<&StoredSigningKey>, remove: &[String]) -> StoreResult<bool>;
+    async fn change_keys(&self, alg: SigningAlg, expected: i64, add: Option<&StoredSigningKey>, remove: &[String]) -> StoreResult<bool>;
 }
 
 #[async_trait]

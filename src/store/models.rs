@@ -52,7 +52,7 @@ pub struct Client {
     pub jwks: Option<String>,
     pub first_party: bool,
     /// Overrides `tokens.access_token_alg`.
-    pub access_token_alg: Option<String>,
+    pub access_token_alg: Option<crate::crypto::alg::SigningAlg>,
     /// Overrides `tokens.access_token_ttl`, in seconds.
     pub access_token_ttl: Option<i64>,
     pub created_at: UnixTime,
@@ -83,7 +83,7 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSigningKey {
     pub kid: String,
-    pub alg: String,
+    pub alg: crate::crypto::alg::SigningAlg,
     /// AES-256-GCM(nonce || ciphertext) of the PKCS#8 DER, with the kid as associated data.
     pub private_key_sealed: Vec<u8>,
     /// The public JWK, as JSON.

@@ -70,7 +70,7 @@ async fn scopes_resources_and_algorithms() {
         let mut spec = sesame::admin::clients::NewClient::new(alg);
         spec.grant_types = vec!["client_credentials".into()];
         spec.scope = Some("x".into());
-        spec.access_token_alg = Some(alg.into());
+        spec.access_token_alg = Some(alg.parse().unwrap());
         let c = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, 0).await.unwrap();
         let res = http().post(server.url("/token")).basic_auth(&c.client.id, c.client_secret.as_ref()).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
         let body: Value = res.json().await.unwrap();

@@ -5,6 +5,7 @@
 //! Each uvicorn gets its listening socket from this process (`uvicorn --fd 3`): the port is
 //! bound here and never released, so no other process can take it in between.
 
+use sesame::crypto::alg::SigningAlg;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -227,10 +228,10 @@ async fn resource_server_accepts_tokens_and_keys_and_refuses_the_rest() {
 
     let now = server.state.now();
     let claims = |exp: i64| json!({"iss": server.base, "sub": batch.id, "aud": AUDIENCE, "client_id": batch.id, "scope": "reports:read", "jti": "x", "iat": exp - 900, "exp": exp});
-    let expired = sesame::crypto::jwt::sign(&server.state.keys.signer("RS256").unwrap(), "at+jwt", &claims(now - 60)).unwrap();
+    let expired = sesame::crypto::jwt::sign(&server.state.keys.signer(SigningAlg::RS256).unwrap(), "at+jwt", &claims(now - 60)).unwrap();
     assert_eq!(call(&api, bearer(&expired)).await, refused("token expired"));
-    let stranger = sesame::crypto::keys::generate("RS256").unwrap();
-    let stranger = sesame::crypto::keys::SigningKeyPair::from_pkcs8(&stranger.kid, "RS256", &stranger.pkcs8_der).unwrap();
+    let stranger = sesame::crypto::keys::generate(SigningAlg::RS256).unwrap();
+    let stranger = sesame::crypto::keys::SigningKeyPair::from_pkcs8(&stranger.kid, SigningAlg::RS256, &stranger.pkcs8_der).unwrap();
     assert_eq!(call(&api, bearer(&sesame::crypto::jwt::sign(&stranger, "at+jwt", &claims(now + 600)).unwrap())).await, refused("signed by an unknown key"), "key not in the JWKS");
 
     let admin = Admin { config: &server.state.config, durable: server.state.durable.as_ref(), ephemeral: Some(server.state.ephemeral.as_ref()), actor: "test", now };
@@ -276,11 +277,11 @@ async fn resource_server_survives_a_key_rotation() {
     let server = TestServer::start_on(config, clock.clone(), Some(db)).await;
     let batch = add_machine(&server, "Batch", "reports:read", AuthMethod::ClientSecretBasic).await;
     let before = client_token(&server, &batch, Some(AUDIENCE)).await;
-    let old_kid = server.state.keys.signer("RS256").unwrap().kid.clone();
+    let old_kid = server.state.keys.signer(SigningAlg::RS256).unwrap().kid.clone();
 
     // Pre-publication: the successor is in the JWKS, and the old key still signs.
     server.state.keys.rotate_now(false).await.unwrap();
-    let next: Vec<String> = server.state.keys.info().into_iter().filter(|k| k.alg == "RS256" && k.state == KeyState::Next).map(|k| k.kid).collect();
+    let next: Vec<String> = server.state.keys.info().into_iter().filter(|k| k.alg == SigningAlg::RS256 && k.state == KeyState::Next).map(|k| k.kid).collect();
     assert_eq!(next.len(), 1, "one pending successor");
     let next_kid = next[0].clone();
     let published = published_kids(&server).await;
@@ -302,7 +303,7 @@ async fn resource_server_survives_a_key_rotation() {
     // its future), well past the successor's activation at `real_now - 3600`.
     clock.set(SystemClock.now());
     server.state.keys.rotate_if_due().await.unwrap();
-    let new_kid = server.state.keys.signer("RS256").unwrap().kid.clone();
+    let new_kid = server.state.keys.signer(SigningAlg::RS256).unwrap().kid.clone();
     assert_eq!(new_kid, next_kid, "the pre-published successor signs now");
     let after = client_token(&server, &batch, Some(AUDIENCE)).await;
     assert_eq!(jsonwebtoken::decode_header(&after).unwrap().kid.as_deref(), Some(new_kid.as_str()));

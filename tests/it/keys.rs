@@ -1,6 +1,7 @@
 //! Signing key rotation with an injected clock: pre-publication, activation, retirement,
 //! and several nodes on one database rotating only once.
 
+use sesame::crypto::alg::SigningAlg;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ fn published(ring: &KeyRing) -> Vec<String> {
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 
-fn kid_of(ring: &KeyRing, alg: &str, state: KeyState) -> Vec<String> {
+fn kid_of(ring: &KeyRing, alg: SigningAlg, state: KeyState) -> Vec<String> {
     ring.info().into_iter().filter(|k| k.alg == alg && k.state == state).map(|k| k.kid).collect()
 }
 
@@ -51,8 +52,8 @@ async fn keys_are_prepublished_then_activate_then_retire(backend: Database) {
 
     // First start: one active key per algorithm.
     assert_eq!(ring.info().len(), 3, "{backend:?}");
-    let first = ring.signer("RS256").unwrap().kid.clone();
-    assert_eq!(kid_of(&ring, "RS256", KeyState::Active), vec![first.clone()]);
+    let first = ring.signer(SigningAlg::RS256).unwrap().kid.clone();
+    assert_eq!(kid_of(&ring, SigningAlg::RS256, KeyState::Active), vec![first.clone()]);
 
     // Mid-period: nothing happens.
     clock.set(T0 + 10 * DAY);
@@ -62,16 +63,16 @@ async fn keys_are_prepublished_then_activate_then_retire(backend: Database) {
     // Pre-publication: the successor is in the JWKS but does not sign yet.
     clock.set(T0 + 28 * DAY);
     ring.rotate_if_due().await.unwrap();
-    let next = kid_of(&ring, "RS256", KeyState::Next);
+    let next = kid_of(&ring, SigningAlg::RS256, KeyState::Next);
     assert_eq!(next.len(), 1, "{backend:?}");
     assert!(published(&ring).contains(&next[0]));
-    assert_eq!(ring.signer("RS256").unwrap().kid, first);
+    assert_eq!(ring.signer(SigningAlg::RS256).unwrap().kid, first);
 
     // Activation: the successor signs; the old key is retired but still published.
     clock.set(T0 + 30 * DAY);
     ring.rotate_if_due().await.unwrap();
-    assert_eq!(ring.signer("RS256").unwrap().kid, next[0]);
-    assert_eq!(kid_of(&ring, "RS256", KeyState::Retired), vec![first.clone()]);
+    assert_eq!(ring.signer(SigningAlg::RS256).unwrap().kid, next[0]);
+    assert_eq!(kid_of(&ring, SigningAlg::RS256, KeyState::Retired), vec![first.clone()]);
     assert!(published(&ring).contains(&first), "retired keys stay published while their tokens live");
 
     // Retirement: once every token it signed has expired, it leaves the JWKS.
@@ -92,7 +93,7 @@ async fn two_nodes_on_one_database_rotate_once(backend: Database) {
     a.reload().await.unwrap();
     b.reload().await.unwrap();
     assert_eq!(a.info().len(), 3, "{backend:?}: bootstrap duplicated keys");
-    assert_eq!(a.signer("ES256").unwrap().kid, b.signer("ES256").unwrap().kid);
+    assert_eq!(a.signer(SigningAlg::ES256).unwrap().kid, b.signer(SigningAlg::ES256).unwrap().kid);
 
     clock.set(T0 + 29 * DAY);
     for _ in 0..3 {
@@ -102,7 +103,7 @@ async fn two_nodes_on_one_database_rotate_once(backend: Database) {
     }
     a.reload().await.unwrap();
     b.reload().await.unwrap();
-    for alg in ["RS256", "ES256", "EdDSA"] {
+    for alg in SigningAlg::ALL {
         assert_eq!(kid_of(&a, alg, KeyState::Next).len(), 1, "{backend:?} {alg}: rotated more than once");
     }
     assert_eq!(a.info().len(), 6);
@@ -112,7 +113,7 @@ async fn two_nodes_on_one_database_rotate_once(backend: Database) {
     let (ra, rb) = tokio::join!(a.rotate_if_due(), b.rotate_if_due());
     ra.unwrap();
     rb.unwrap();
-    assert_eq!(a.signer("EdDSA").unwrap().kid, b.signer("EdDSA").unwrap().kid, "nodes agree on the signer");
+    assert_eq!(a.signer(SigningAlg::EdDSA).unwrap().kid, b.signer(SigningAlg::EdDSA).unwrap().kid, "nodes agree on the signer");
     let _ = clock.now();
 }
 
@@ -132,18 +133,18 @@ async fn manual_rotation_publishes_at_once_and_signs_later() {
     let clock = Arc::new(ManualClock::new(T0));
     let ring = node(db.open().await, &[5; 32], clock.clone()).await;
     let before = ring.current().jwks_etag.clone();
-    let signer = ring.signer("RS256").unwrap().kid.clone();
+    let signer = ring.signer(SigningAlg::RS256).unwrap().kid.clone();
     ring.rotate_now(false).await.unwrap();
     assert_eq!(ring.info().len(), 6);
     assert_ne!(ring.current().jwks_etag, before);
-    assert_eq!(ring.signer("RS256").unwrap().kid, signer, "not before pre-publication ends");
+    assert_eq!(ring.signer(SigningAlg::RS256).unwrap().kid, signer, "not before pre-publication ends");
     ring.rotate_now(false).await.unwrap();
     assert_eq!(ring.info().len(), 6, "one pending successor at a time");
     clock.advance(2 * DAY);
-    assert_ne!(ring.signer("RS256").unwrap().kid, signer);
+    assert_ne!(ring.signer(SigningAlg::RS256).unwrap().kid, signer);
     // An emergency rotation signs at once.
     clock.advance(60);
-    let current = ring.signer("ES256").unwrap().kid.clone();
+    let current = ring.signer(SigningAlg::ES256).unwrap().kid.clone();
     ring.rotate_now(true).await.unwrap();
-    assert_ne!(ring.signer("ES256").unwrap().kid, current);
+    assert_ne!(ring.signer(SigningAlg::ES256).unwrap().kid, current);
 }

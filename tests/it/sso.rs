@@ -1,5 +1,6 @@
 //! The browser flow end to end: login, consent, code, tokens, userinfo, single sign-on.
 
+use sesame::crypto::alg::SigningAlg;
 use jsonwebtoken::{decode, decode_header, jwk::JwkSet, DecodingKey, Validation};
 use serde_json::Value;
 
@@ -63,7 +64,7 @@ async fn sign_in_consent_code_tokens_userinfo_then_single_sign_on(backend: Backe
     assert_eq!(id["aud"], wiki.id.as_str());
     assert_eq!(id["sub"], sub.as_str());
     assert_eq!(id["nonce"], "n-456");
-    assert_eq!(id["at_hash"], sesame::oidc::id_token::at_hash("RS256", access).as_str());
+    assert_eq!(id["at_hash"], sesame::oidc::id_token::at_hash(SigningAlg::RS256, access).as_str());
     assert!(id["auth_time"].as_i64().is_some() && id["sid"].as_str().is_some());
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));
 

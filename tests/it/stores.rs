@@ -2,6 +2,7 @@
 //! in-process store and Redis, and one test per durable trait on SQLite and PostgreSQL. Each
 //! checks the contract as the trait documents it (src/store/mod.rs, src/store/ephemeral/mod.rs).
 
+use sesame::crypto::alg::SigningAlg;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -195,7 +196,7 @@ fn client(id: &str) -> Client {
         jwks_uri: None,
         jwks: None,
         first_party: true,
-        access_token_alg: Some("ES256".into()),
+        access_token_alg: Some(SigningAlg::ES256),
         access_token_ttl: Some(300),
         created_at: 1_700_000_000,
     }
@@ -269,31 +270,31 @@ async fn durable_signing_keys(database: Database) {
     let (_db, store) = store_for(database).await;
     let key = |kid: &str| StoredSigningKey {
         kid: kid.into(),
-        alg: "ES256".into(),
+        alg: SigningAlg::ES256,
         private_key_sealed: vec![1, 2, 3],
         public_jwk: "{}".into(),
         created_at: 1,
         activates_at: 2,
     };
-    let g0 = store.key_generation("ES256").await.unwrap();
-    assert!(store.change_keys("ES256", g0, Some(&key("k1")), &[]).await.unwrap());
-    assert!(!store.change_keys("ES256", g0, Some(&key("k2")), &[]).await.unwrap(), "{database:?}: stale generation accepted");
+    let g0 = store.key_generation(SigningAlg::ES256).await.unwrap();
+    assert!(store.change_keys(SigningAlg::ES256, g0, Some(&key("k1")), &[]).await.unwrap());
+    assert!(!store.change_keys(SigningAlg::ES256, g0, Some(&key("k2")), &[]).await.unwrap(), "{database:?}: stale generation accepted");
     assert_eq!(store.signing_keys().await.unwrap(), vec![key("k1")], "a lost compare-and-set changes nothing");
-    let g1 = store.key_generation("ES256").await.unwrap();
+    let g1 = store.key_generation(SigningAlg::ES256).await.unwrap();
     assert_eq!(g1, g0 + 1);
-    assert!(store.change_keys("ES256", g1, Some(&key("k2")), &["k1".to_string()]).await.unwrap());
+    assert!(store.change_keys(SigningAlg::ES256, g1, Some(&key("k2")), &["k1".to_string()]).await.unwrap());
     assert_eq!(store.signing_keys().await.unwrap(), vec![key("k2")]);
-    assert_eq!(store.key_generation("RS256").await.unwrap(), 0, "generations are per algorithm");
+    assert_eq!(store.key_generation(SigningAlg::RS256).await.unwrap(), 0, "generations are per algorithm");
 
     // Several nodes racing with the same expected generation: exactly one wins.
-    let g2 = store.key_generation("ES256").await.unwrap();
+    let g2 = store.key_generation(SigningAlg::ES256).await.unwrap();
     let barrier = Arc::new(Barrier::new(8));
     let racers: Vec<_> = (0..8)
         .map(|i| {
             let (store, barrier) = (store.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.change_keys("ES256", g2, Some(&key(&format!("racer{i}"))), &[]).await.unwrap()
+                store.change_keys(SigningAlg::ES256, g2, Some(&key(&format!("racer{i}"))), &[]).await.unwrap()
             })
         })
         .collect();
@@ -302,7 +303,7 @@ async fn durable_signing_keys(database: Database) {
         wins += r.await.unwrap() as usize;
     }
     assert_eq!(wins, 1, "{database:?}: {wins} nodes changed the key set from one generation");
-    assert_eq!(store.key_generation("ES256").await.unwrap(), g2 + 1);
+    assert_eq!(store.key_generation(SigningAlg::ES256).await.unwrap(), g2 + 1);
     assert_eq!(store.signing_keys().await.unwrap().len(), 2, "the winner's key and k2");
 }
 

@@ -36,7 +36,7 @@ pub async fn exchange_api_key(state: &AppState, form: &OAuthForm, caller: IpAddr
     let ttl = (state.config.api_keys.exchanged_token_ttl.as_secs() as i64).min(key.expires_at - now).max(1);
     let request = AccessTokenRequest {
         client_id: &key.id,
-        alg: &state.config.tokens.access_token_alg,
+        alg: state.config.tokens.access_token_alg,
         ttl,
         sub: &key.id,
         scopes: &scopes,

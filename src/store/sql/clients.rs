@@ -25,7 +25,7 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
         jwks_uri: row.try_get("jwks_uri").map_err(get)?,
         jwks: row.try_get("jwks").map_err(get)?,
         first_party: row.try_get::<i64, _>("first_party").map_err(get)? != 0,
-        access_token_alg: row.try_get("access_token_alg").map_err(get)?,
+        access_token_alg: row.try_get::<Option<String>, _>("access_token_alg").map_err(get)?.as_deref().map(super::keys::parse_alg).transpose()?,
         access_token_ttl: row.try_get("access_token_ttl").map_err(get)?,
         created_at: row.try_get("created_at").map_err(get)?,
     })
@@ -48,7 +48,7 @@ impl ClientStore for SqlStore {
         .bind(c.jwks_uri.clone())
         .bind(c.jwks.clone())
         .bind(c.first_party as i64)
-        .bind(c.access_token_alg.clone())
+        .bind(c.access_token_alg.map(|a| a.as_str().to_string()))
         .bind(c.access_token_ttl)
         .bind(c.created_at)
         .execute(&self.pool)

@@ -1,6 +1,7 @@
 //! Signing keys (private parts encrypted) and the per-algorithm generation row rotation
 //! compares and sets.
 
+use crate::crypto::alg::SigningAlg;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -21,7 +22,7 @@ impl SigningKeyStore for SqlStore {
             .map(|row| {
                 Ok(StoredSigningKey {
                     kid: row.try_get("kid").map_err(get)?,
-                    alg: row.try_get("alg").map_err(get)?,
+                    alg: parse_alg(&row.try_get::<String, _>("alg").map_err(get)?)?,
                     private_key_sealed: row.try_get("private_key_sealed").map_err(get)?,
                     public_jwk: row.try_get("public_jwk").map_err(get)?,
                     created_at: row.try_get("created_at").map_err(get)?,
@@ -31,9 +32,9 @@ impl SigningKeyStore for SqlStore {
             .collect()
     }
 
-    async fn key_generation(&self, alg: &str) -> StoreResult<i64> {
+    async fn key_generation(&self, alg: SigningAlg) -> StoreResult<i64> {
         let row = sqlx::query("SELECT generation FROM signing_key_generations WHERE alg = $1")
-            .bind(alg)
+            .bind(alg.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
@@ -43,12 +44,12 @@ impl SigningKeyStore for SqlStore {
         }
     }
 
-    async fn change_keys(&self, alg: &str, expected: i64, add: Option<&StoredSigningKey>, remove: &[String]) -> StoreResult<bool> {
+    async fn change_keys(&self, alg: SigningAlg, expected: i64, add: Option<&StoredSigningKey>, remove: &[String]) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // The conditional update is the compare-and-set: a concurrent writer either blocks us
         // until it commits (then we match no row) or has not started (then it will match none).
         let bumped = sqlx::query("UPDATE signing_key_generations SET generation = generation + 1 WHERE alg = $1 AND generation = $2")
-            .bind(alg)
+            .bind(alg.as_str())
             .bind(expected)
             .execute(&mut *tx)
             .await
@@ -62,7 +63,7 @@ impl SigningKeyStore for SqlStore {
                 "INSERT INTO signing_keys (kid, alg, private_key_sealed, public_jwk, created_at, activates_at) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&k.kid)
-            .bind(&k.alg)
+            .bind(k.alg.as_str())
             .bind(k.private_key_sealed.clone())
             .bind(&k.public_jwk)
             .bind(k.created_at)
@@ -72,9 +73,14 @@ impl SigningKeyStore for SqlStore {
             .map_err(map_err)?;
         }
         for kid in remove {
-            sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND alg = $2").bind(kid).bind(alg).execute(&mut *tx).await.map_err(map_err)?;
+            sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND alg = $2").bind(kid).bind(alg.as_str()).execute(&mut *tx).await.map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
+}
+
+/// An algorithm column: an unknown name is corruption, not a key to skip.
+pub(super) fn parse_alg(text: &str) -> StoreResult<SigningAlg> {
+    SigningAlg::parse(text).ok_or_else(|| StoreError::Other(format!("corrupt alg column: `{text}`")))
 }

@@ -25,7 +25,9 @@ pub struct KeyedMachine {
     pub key: SigningKeyPair,
 }
 
+/// A client's own key pair for `private_key_jwt`; `alg` as a client would name it.
 pub fn client_key(alg: &str) -> (SigningKeyPair, String) {
+    let alg = alg.parse().unwrap();
     let generated = generate(alg).unwrap();
     let pair = SigningKeyPair::from_pkcs8(&generated.kid, alg, &generated.pkcs8_der).unwrap();
     (pair, serde_json::json!({"keys": [generated.public_jwk]}).to_string())
