@@ -19,6 +19,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod tokens;
 pub mod ui;
 
 pub use routes::app;

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderMap, Method};
 
 use crate::crypto::verify::verify_own_jwt;
 pub use crate::error::BearerError;
-use crate::oauth::access_token::{self, AccessTokenClaims};
+use crate::tokens::access::{self, AccessTokenClaims};
 use crate::oauth::form::parse_unique;
 use crate::oauth::scope::Scopes;
 use crate::state::AppState;
@@ -41,7 +41,7 @@ pub async fn authorize(state: &AppState, token: &str, required_scope: &'static s
     let verified = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), "at+jwt", false)
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     let claims = verified.claims;
-    if access_token::is_denied(state, &claims.jti).await? {
+    if access::is_denied(state, &claims.jti).await? {
         return Err(BearerError::InvalidToken("the access token was revoked"));
     }
     if !Scopes::parse(&claims.scope).is_ok_and(|s| s.contains(required_scope)) {

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::access_token::{self, AccessTokenClaims};
+use crate::tokens::access::{self, AccessTokenClaims};
 use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
-use super::refresh;
+use crate::tokens::refresh;
 use crate::crypto::verify::verify_own_jwt;
 use crate::error::{no_store, EndpointError, OAuthError};
 use crate::state::AppState;
@@ -54,7 +54,7 @@ async fn as_access_token(state: &AppState, token: &str) -> Result<Option<Value>,
         return Ok(None);
     };
     let c = verified.claims;
-    if access_token::is_denied(state, &c.jti).await? {
+    if access::is_denied(state, &c.jti).await? {
         return Ok(None);
     }
     let mut v = json!({

@@ -1,16 +1,13 @@
 //! The OAuth 2.0 protocol: one file per endpoint or grant.
 
-pub mod access_token;
 pub mod authorize;
 pub mod bearer;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_jwks;
-pub mod code;
 pub mod form;
 pub mod grant_type;
 pub mod introspect;
-pub mod refresh;
 pub mod revoke;
 pub mod scope;
 pub mod token;

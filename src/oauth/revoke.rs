@@ -4,10 +4,10 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::access_token::{self, AccessTokenClaims};
+use crate::tokens::access::{self, AccessTokenClaims};
 use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
-use super::refresh;
+use crate::tokens::refresh;
 use crate::crypto::verify::verify_own_jwt;
 use crate::error::{no_store, EndpointError, OAuthError};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ pub async fn revoke(State(state): State<AppState>, basic: BasicAuthorization, fo
         if v.claims.client_id != client.id {
             return Err(OAuthError::unauthorized_client("the token was not issued to this client").into());
         }
-        access_token::deny(&state, &v.claims.jti, v.claims.exp).await?;
+        access::deny(&state, &v.claims.jti, v.claims.exp).await?;
     }
     let mut response = axum::http::StatusCode::OK.into_response();
     no_store(response.headers_mut());

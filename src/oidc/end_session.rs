@@ -15,7 +15,7 @@ use crate::crypto::verify::verify_own_jwt;
 use crate::error::{AppError, PageError};
 use crate::oauth::authorize::respond;
 use crate::oauth::form::parse_unique;
-use crate::oidc::id_token::IdTokenClaims;
+use crate::tokens::id::IdTokenClaims;
 use crate::state::AppState;
 use crate::store::Client;
 use crate::ui::pages::{error_page, render, LogoutPage, MessagePage};

@@ -64,7 +64,7 @@ async fn sign_in_consent_code_tokens_userinfo_then_single_sign_on(backend: Backe
     assert_eq!(id["aud"], wiki.id.as_str());
     assert_eq!(id["sub"], sub.as_str());
     assert_eq!(id["nonce"], "n-456");
-    assert_eq!(id["at_hash"], sesame::oidc::id_token::at_hash(SigningAlg::RS256, access).as_str());
+    assert_eq!(id["at_hash"], sesame::tokens::id::at_hash(SigningAlg::RS256, access).as_str());
     assert!(id["auth_time"].as_i64().is_some() && id["sid"].as_str().is_some());
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));
 

@@ -16,7 +16,7 @@ use axum::response::Response;
 use self::pending::PendingAuthorization;
 use self::respond::ReplyTo;
 use crate::error::{AppError, OAuthError, PageError};
-use crate::oauth::code::{self, AuthorizationCode};
+use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::paths;
 use crate::state::AppState;

@@ -1,12 +1,12 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
 
 use crate::error::{EndpointError, OAuthError};
-use crate::oauth::access_token::{self, AccessTokenRequest};
+use crate::tokens::access::{self, AccessTokenRequest};
 use crate::oauth::authorize::checks::verifier_matches;
-use crate::oauth::code::{self, Redemption, Taken};
+use crate::tokens::code::{self, Redemption, Taken};
 use crate::oauth::form::OAuthForm;
-use crate::oauth::refresh::{self, NewRefreshGrant};
-use crate::oidc::id_token::{self, IdTokenFacts};
+use crate::tokens::refresh::{self, NewRefreshGrant};
+use crate::tokens::id::{self, IdTokenFacts};
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -42,13 +42,13 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     }
 
     let now = state.now();
-    let access = access_token::issue(
+    let access = access::issue(
         state,
         AccessTokenRequest { auth_time: Some(code.auth_time), sid: Some(code.sid.clone()), ..AccessTokenRequest::for_client(state, client, &code.sub, &code.scopes) },
         now,
     )?;
     let id_token = if code.scopes.iter().any(|s| s == "openid") {
-        Some(id_token::issue(
+        Some(id::issue(
             state,
             IdTokenFacts {
                 client_id: &client.id,
@@ -100,7 +100,7 @@ async fn revoke_redemption(state: &AppState, first: &Redemption) -> Result<(), E
         refresh::revoke_family(state, family).await?;
     }
     if let (Some(jti), Some(exp)) = (&first.access_jti, first.access_exp) {
-        access_token::deny(state, jti, exp).await?;
+        access::deny(state, jti, exp).await?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use crate::oauth::scope::Scopes;
 use crate::error::{EndpointError, OAuthError};
-use crate::oauth::access_token::{self, AccessTokenRequest};
+use crate::tokens::access::{self, AccessTokenRequest};
 use crate::oauth::form::OAuthForm;
 use crate::state::AppState;
 use crate::store::Client;
@@ -19,7 +19,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     let scopes = granted_scopes(client, form.get("scope"))?;
     let audience = resources(form.resources())?;
     let now = state.now();
-    let access = access_token::issue(state, AccessTokenRequest { audience, ..AccessTokenRequest::for_client(state, client, &client.id, &scopes) }, now)?;
+    let access = access::issue(state, AccessTokenRequest { audience, ..AccessTokenRequest::for_client(state, client, &client.id, &scopes) }, now)?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

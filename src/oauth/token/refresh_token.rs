@@ -1,10 +1,10 @@
 //! The `refresh_token` grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14).
 
 use crate::error::{EndpointError, OAuthError};
-use crate::oauth::access_token::{self, AccessTokenRequest};
+use crate::tokens::access::{self, AccessTokenRequest};
 use crate::oauth::form::OAuthForm;
 use crate::oauth::scope::Scopes;
-use crate::oauth::refresh::{self, NewRefreshGrant, Rotation};
+use crate::tokens::refresh::{self, NewRefreshGrant, Rotation};
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -30,7 +30,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     }
     // Narrowing is allowed for this access token; the family keeps its original scopes.
     let scopes = Scopes::narrowed(&token.scopes, form.get("scope"))?;
-    let access = access_token::issue(
+    let access = access::issue(
         state,
         AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(state, client, &token.sub, &scopes) },
         now,

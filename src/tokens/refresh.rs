@@ -5,7 +5,7 @@
 use crate::clock::UnixTime;
 use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
 use crate::error::AppError;
-use crate::oauth::access_token;
+use crate::tokens::access;
 use crate::state::AppState;
 use crate::store::{RefreshFamily, RefreshToken};
 
@@ -62,7 +62,7 @@ pub async fn issue_in_family(state: &AppState, family_id: &str, grant: &NewRefre
 /// Revokes every refresh token of the family and denies its live access tokens.
 pub async fn revoke_family(state: &AppState, family_id: &str) -> Result<(), AppError> {
     for (jti, exp) in state.durable.revoke_refresh_family(family_id, state.now()).await? {
-        access_token::deny(state, &jti, exp).await?;
+        access::deny(state, &jti, exp).await?;
     }
     Ok(())
 }
