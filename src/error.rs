@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::admin::AdminError;
+use crate::oauth::scope::{NarrowError, ScopeError};
 use crate::ui::pages::{render, ErrorPage};
 use crate::store::StoreError;
 
@@ -59,12 +60,6 @@ impl OAuthError {
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
-    }
-}
-
-impl From<crate::oauth::scope::ScopeError> for OAuthError {
-    fn from(e: crate::oauth::scope::ScopeError) -> Self {
-        Self::invalid_scope(e.to_string())
     }
 }
 
@@ -166,6 +161,11 @@ impl From<AppError> for EndpointError {
         Self::App(e)
     }
 }
+impl From<NarrowError> for EndpointError {
+    fn from(e: NarrowError) -> Self {
+        Self::OAuth(e.into())
+    }
+}
 impl From<StoreError> for EndpointError {
     fn from(e: StoreError) -> Self {
         Self::App(AppError::Store(e))
@@ -245,6 +245,27 @@ pub enum AdminApiError {
 impl From<BearerError> for AdminApiError {
     fn from(e: BearerError) -> Self {
         Self::Bearer(e)
+    }
+}
+
+impl From<ScopeError> for OAuthError {
+    fn from(e: ScopeError) -> Self {
+        Self::invalid_scope(e.to_string())
+    }
+}
+
+impl From<NarrowError> for OAuthError {
+    fn from(e: NarrowError) -> Self {
+        Self::invalid_scope(e.to_string())
+    }
+}
+
+impl From<AppError> for AdminError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(s) => Self::Store(s),
+            AppError::Internal(m) => Self::Internal(m),
+        }
     }
 }
 

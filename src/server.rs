@@ -13,7 +13,7 @@ use crate::crypto::kek::Kek;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::Passwords;
 use crate::metrics::Metrics;
-use crate::oidc::discovery::Discovery;
+use crate::oidc::metadata::Discovery;
 use crate::state::AppState;
 use crate::store::ephemeral::{MemoryStore, RedisStore};
 use crate::store::sql::SqlStore;

@@ -10,7 +10,7 @@ use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::Passwords;
 use crate::metrics::Metrics;
 use crate::oauth::client_jwks::ClientJwksCache;
-use crate::oidc::discovery::Discovery;
+use crate::oidc::metadata::Discovery;
 use crate::store::{Client, Durable, Ephemeral, StoreResult};
 
 #[derive(Clone)]

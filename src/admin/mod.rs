@@ -21,14 +21,7 @@ pub enum AdminError {
     Internal(String),
 }
 
-impl From<crate::error::AppError> for AdminError {
-    fn from(e: crate::error::AppError) -> Self {
-        match e {
-            crate::error::AppError::Store(s) => Self::Store(s),
-            crate::error::AppError::Internal(m) => Self::Internal(m),
-        }
-    }
-}
+
 
 /// An absolute URI a browser may be sent to: https, or http on a loopback host, or a
 /// private-use scheme (`com.example.app:/cb`, RFC 8252) for native apps; never a fragment.

@@ -38,6 +38,9 @@ impl SigningAlg {
     }
 }
 
+/// What clients may sign `private_key_jwt` assertions with (verification only: PS256 too).
+pub const CLIENT_ASSERTION_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unsupported signing algorithm `{0}` (supported: RS256, ES256, EdDSA)")]
 pub struct UnsupportedAlg(pub String);

@@ -8,6 +8,7 @@ use base64::Engine;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::crypto::alg::CLIENT_ASSERTION_ALGS;
 use crate::error::{EndpointError, OAuthError};
 use crate::oauth::form::OAuthForm;
 use crate::paths;
@@ -15,7 +16,6 @@ use crate::state::AppState;
 use crate::store::{AuthMethod, Client};
 
 /// Signing algorithms accepted for client assertions; never `none` or a shared-secret MAC.
-pub const ASSERTION_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 /// An assertion may not claim to live longer than this.
 const MAX_LIFETIME: i64 = 300;
 const LEEWAY: u64 = 30;
@@ -45,7 +45,7 @@ pub async fn authenticate(state: &AppState, form: &OAuthForm, assertion: &str) -
         Algorithm::EdDSA => "EdDSA",
         _ => return Err(fail("client assertion algorithm not accepted")),
     };
-    debug_assert!(ASSERTION_ALGS.contains(&alg));
+    debug_assert!(CLIENT_ASSERTION_ALGS.contains(&alg));
     // Which client's keys to check against: read `sub` before verification, then verify it.
     let client_id = unverified_sub(assertion).ok_or_else(|| fail("client assertion has no sub"))?;
     if form.get("client_id").is_some_and(|id| id != client_id) {

@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use crate::error::OAuthError;
-
 /// Space-separated scope tokens, each printable ASCII without space, `"` or `\`; duplicates
 /// dropped, order kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,14 +49,23 @@ impl Scopes {
 
     /// The scope a request asks for, which may narrow `granted` but never widen it; no `scope`
     /// means all of `granted`. Err names the first scope that was not granted.
-    pub fn narrowed(granted: &[String], asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    pub fn narrowed(granted: &[String], asked: Option<&str>) -> Result<Vec<String>, NarrowError> {
         let Some(asked) = asked else { return Ok(granted.to_vec()) };
-        let asked = Self::parse(asked)?;
+        let asked = Self::parse(asked).map_err(NarrowError::Illegal)?;
         if let Some(extra) = asked.iter().find(|s| !granted.iter().any(|g| g == s)) {
-            return Err(OAuthError::invalid_scope(format!("scope `{extra}` was not granted")));
+            return Err(NarrowError::NotGranted(extra.to_string()));
         }
         Ok(asked.into_vec())
     }
+}
+
+/// Why a requested scope cannot narrow a grant (`invalid_scope` to the client).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NarrowError {
+    #[error(transparent)]
+    Illegal(ScopeError),
+    #[error("scope `{0}` was not granted")]
+    NotGranted(String),
 }
 
 impl fmt::Display for Scopes {
@@ -87,9 +94,9 @@ mod tests {
         let granted = vec!["a".to_string(), "b".to_string()];
         assert_eq!(Scopes::narrowed(&granted, None).unwrap(), granted);
         assert_eq!(Scopes::narrowed(&granted, Some("b b")).unwrap(), vec!["b"]);
-        let err = Scopes::narrowed(&granted, Some("a c")).unwrap_err();
-        assert_eq!((err.code, err.description.as_str()), ("invalid_scope", "scope `c` was not granted"));
-        assert_eq!(Scopes::narrowed(&granted, Some("a \"")).unwrap_err().code, "invalid_scope");
+        assert_eq!(Scopes::narrowed(&granted, Some("a c")), Err(NarrowError::NotGranted("c".into())));
+        assert_eq!(Scopes::narrowed(&granted, Some("a c")).unwrap_err().to_string(), "scope `c` was not granted");
+        assert!(matches!(Scopes::narrowed(&granted, Some("a \"")), Err(NarrowError::Illegal(_))));
     }
 
     proptest! {

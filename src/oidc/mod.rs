@@ -3,4 +3,5 @@
 pub mod discovery;
 pub mod end_session;
 pub mod jwks;
+pub mod metadata;
 pub mod userinfo;
