@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +40,17 @@ fn store_key(secret: &str) -> String {
     format!("sess:{}", hash_hex(secret))
 }
 
-fn cookie_secret(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    cookie_value(headers, &state.config.session.cookie_name).map(str::to_string)
+/// The session secret the browser sent in its cookie, if any: taken from the request by axum,
+/// so the session code below never sees headers.
+#[derive(Debug, Clone, Default)]
+pub struct SessionCookie(pub Option<String>);
+
+impl FromRequestParts<AppState> for SessionCookie {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(cookie_value(&parts.headers, &state.config.session.cookie_name).map(str::to_string)))
+    }
 }
 
 /// The value of cookie `name` (RFC 6265 §4.2.1 pairs, the first of that name), when it is a
@@ -62,8 +75,8 @@ fn ttl(state: &AppState, session: &Session, now: UnixTime) -> Option<Duration> {
 }
 
 /// The live session named by the request's cookie, if any; extends its idle expiry.
-pub async fn load(state: &AppState, headers: &HeaderMap) -> Result<Option<LoadedSession>, AppError> {
-    let Some(secret) = cookie_secret(state, headers) else { return Ok(None) };
+pub async fn load(state: &AppState, cookie: &SessionCookie) -> Result<Option<LoadedSession>, AppError> {
+    let Some(secret) = cookie.0.clone() else { return Ok(None) };
     let key = store_key(&secret);
     let Some(bytes) = state.ephemeral.get(&key).await? else { return Ok(None) };
     let Ok(mut session) = serde_json::from_slice::<Session>(&bytes) else { return Ok(None) };
@@ -103,9 +116,9 @@ pub async fn end(state: &AppState, secret: &str) -> Result<(), AppError> {
 }
 
 /// Ends whatever session the request's cookie names.
-pub async fn end_from_request(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
-    if let Some(secret) = cookie_secret(state, headers) {
-        end(state, &secret).await?;
+pub async fn end_presented(state: &AppState, cookie: &SessionCookie) -> Result<(), AppError> {
+    if let Some(secret) = &cookie.0 {
+        end(state, secret).await?;
     }
     Ok(())
 }

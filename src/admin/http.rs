@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -12,15 +13,21 @@ use serde_json::json;
 
 use super::api_keys::{self, Admin, NewApiKey};
 use crate::error::AdminApiError;
-use crate::oauth::bearer::{authorize, bearer, BearerError};
+use crate::oauth::bearer::{authorize, BearerError, HeaderBearerToken};
 use crate::state::AppState;
 
 pub const ADMIN_SCOPE: &str = "sesame:admin";
 
-/// The caller's client id, once its token is verified.
-async fn admin(state: &AppState, headers: &HeaderMap) -> Result<String, BearerError> {
-    let token = bearer(&Method::GET, headers, &[])?;
-    Ok(authorize(state, &token, ADMIN_SCOPE).await?.client_id)
+/// The calling client's id, once its header token is verified to carry `sesame:admin`.
+pub struct AdminCaller(pub String);
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let HeaderBearerToken(token) = HeaderBearerToken::from_request_parts(parts, state).await?;
+        Ok(Self(authorize(state, &token, ADMIN_SCOPE).await?.client_id))
+    }
 }
 
 fn ops<'a>(state: &'a AppState, actor: &'a str) -> Admin<'a> {
@@ -29,20 +36,17 @@ fn ops<'a>(state: &'a AppState, actor: &'a str) -> Admin<'a> {
 
 type Answer = Result<Response, AdminApiError>;
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    let actor = admin(&state, &headers).await?;
+pub async fn list(State(state): State<AppState>, AdminCaller(actor): AdminCaller) -> Answer {
     let keys = ops(&state, &actor).list().await?;
     Ok(Json(json!({ "keys": keys })).into_response())
 }
 
-pub async fn generate(State(state): State<AppState>, headers: HeaderMap, Json(spec): Json<NewApiKey>) -> Answer {
-    let actor = admin(&state, &headers).await?;
+pub async fn generate(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Json(spec): Json<NewApiKey>) -> Answer {
     let issued = ops(&state, &actor).generate(&spec).await?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    let actor = admin(&state, &headers).await?;
+pub async fn revoke(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Path(id): Path<String>) -> Answer {
     ops(&state, &actor).revoke(&id).await?;
     // This node forgets the key before answering; the others hear it on the bus.
     state.api_key_cache.clear();
@@ -56,8 +60,7 @@ pub struct RotateBody {
     grace: Option<Duration>,
 }
 
-pub async fn rotate(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<RotateBody>>) -> Answer {
-    let actor = admin(&state, &headers).await?;
+pub async fn rotate(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Path(id): Path<String>, body: Option<Json<RotateBody>>) -> Answer {
     let grace = body.and_then(|Json(b)| b.grace).unwrap_or(Duration::from_secs(86_400));
     let issued = ops(&state, &actor).rotate(&id, grace).await?;
     state.api_key_cache.clear();
@@ -69,7 +72,6 @@ pub struct TestBody {
     key: String,
 }
 
-pub async fn test(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<TestBody>) -> Answer {
-    admin(&state, &headers).await?;
+pub async fn test(State(state): State<AppState>, _: AdminCaller, Json(body): Json<TestBody>) -> Answer {
     Ok(Json(api_keys::test(&state, &body.key).await?).into_response())
 }

@@ -1,6 +1,9 @@
 //! Bearer-token protected resources of sesame itself (userinfo, the admin API): RFC 6750
 //! token extraction and verification of our own access tokens (`error.rs` renders refusals).
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
 use crate::crypto::verify::verify_own_jwt;
@@ -9,6 +12,34 @@ use crate::tokens::access::{self, AccessTokenClaims};
 use crate::oauth::form::parse_unique;
 use crate::oauth::scope::Scopes;
 use crate::state::AppState;
+
+/// The bearer token of a request (RFC 6750 §2.1 header, or §2.2 form body on POST), taken by
+/// axum so the endpoint code below never sees headers or raw bodies.
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for BearerToken {
+    type Rejection = BearerError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|_| BearerError::InvalidRequest("unreadable request body"))?;
+        Ok(Self(bearer(&parts.method, &parts.headers, &body)?))
+    }
+}
+
+/// The bearer token of the `Authorization` header alone (RFC 6750 §2.1): for endpoints whose
+/// body is their own (the admin API's JSON).
+pub struct HeaderBearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for HeaderBearerToken {
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(bearer(&Method::GET, &parts.headers, &[])?))
+    }
+}
 
 /// The bearer token from exactly one place.
 pub fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<String, BearerError> {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
@@ -19,22 +19,22 @@ use crate::tokens::id::IdTokenClaims;
 use crate::state::AppState;
 use crate::store::Client;
 use crate::ui::pages::{error_page, render, LogoutPage, MessagePage};
-use crate::session;
+use crate::session::{self, SessionCookie};
 
-pub async fn end_session_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, PageError> {
-    handle(&state, &headers, query.unwrap_or_default().as_bytes()).await
+pub async fn end_session_get(State(state): State<AppState>, cookie: SessionCookie, RawQuery(query): RawQuery) -> Result<Response, PageError> {
+    handle(&state, &cookie, query.unwrap_or_default().as_bytes()).await
 }
 
-pub async fn end_session_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
-    handle(&state, &headers, &body).await
+pub async fn end_session_post(State(state): State<AppState>, cookie: SessionCookie, body: Bytes) -> Result<Response, PageError> {
+    handle(&state, &cookie, &body).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, PageError> {
+async fn handle(state: &AppState, cookie: &SessionCookie, raw: &[u8]) -> Result<Response, PageError> {
     let params = match parse_unique(raw) {
         Ok(p) => p,
         Err(e) => return Ok(error_page("Invalid request", &e.description)),
     };
-    Ok(start(state, headers, &params).await?)
+    Ok(start(state, cookie, &params).await?)
 }
 
 /// Where to send the browser afterwards, once proven to belong to the client.
@@ -44,7 +44,7 @@ struct Target {
     state: Option<String>,
 }
 
-async fn start(state: &AppState, headers: &HeaderMap, params: &HashMap<String, String>) -> Result<Response, AppError> {
+async fn start(state: &AppState, cookie: &SessionCookie, params: &HashMap<String, String>) -> Result<Response, AppError> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let hint = match get("id_token_hint") {
         Some(token) => match verify_own_jwt::<IdTokenClaims>(&state.keys, token, state.config.issuer(), "JWT", true) {
@@ -63,7 +63,7 @@ async fn start(state: &AppState, headers: &HeaderMap, params: &HashMap<String, S
         Ok(t) => t,
         Err(page) => return Ok(page),
     };
-    let current = session::load(state, headers).await?;
+    let current = session::load(state, cookie).await?;
     let Some(current) = current else {
         return Ok(finish(state, &target, false));
     };
@@ -131,12 +131,12 @@ pub struct ConfirmForm {
     state: Option<String>,
 }
 
-pub async fn confirm(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConfirmForm>) -> Result<Response, PageError> {
+pub async fn confirm(State(state): State<AppState>, cookie: SessionCookie, Form(form): Form<ConfirmForm>) -> Result<Response, PageError> {
     let target = match resolve_target(&state, form.client_id.as_deref(), form.post_logout_redirect_uri.as_deref(), form.state.as_deref()).await? {
         Ok(t) => t,
         Err(page) => return Ok(page),
     };
-    let Some(current) = session::load(&state, &headers).await? else {
+    let Some(current) = session::load(&state, &cookie).await? else {
         return Ok(finish(&state, &target, false));
     };
     if !bool::from(form.csrf.as_bytes().ct_eq(current.session.csrf.as_bytes())) {

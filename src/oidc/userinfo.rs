@@ -1,19 +1,17 @@
 //! The UserInfo endpoint (OIDC Core §5.3): a bearer access token in the header or, for POST,
 //! the form body (RFC 6750 §2.1, §2.2); claims by scope.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{Map, Value};
 
-use crate::oauth::bearer::{authorize, bearer, BearerError};
+use crate::oauth::bearer::{authorize, BearerError, BearerToken};
 use crate::oauth::scope::Scopes;
 use crate::state::AppState;
 
-pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    match answer(&state, &method, &headers, &body).await {
+pub async fn userinfo(State(state): State<AppState>, BearerToken(token): BearerToken) -> Response {
+    match answer(&state, &token).await {
         Ok(claims) => {
             let mut response = Json(claims).into_response();
             crate::error::no_store(response.headers_mut());
@@ -23,9 +21,8 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
     }
 }
 
-async fn answer(state: &AppState, method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Value, BearerError> {
-    let token = bearer(method, headers, body)?;
-    let claims = authorize(state, &token, "openid").await?;
+async fn answer(state: &AppState, token: &str) -> Result<Value, BearerError> {
+    let claims = authorize(state, token, "openid").await?;
     let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
     let Some(user) = state.durable.user(&claims.sub).await?.filter(|u| !u.disabled) else {
         return Err(BearerError::InvalidToken("the user no longer exists"));

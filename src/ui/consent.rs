@@ -1,7 +1,7 @@
 //! The consent page: the requested scopes, allow or deny; an allow is remembered per user and client.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use crate::error::{OAuthError, PageError};
 use crate::oauth::authorize::respond::{self, ReplyTo};
 use crate::oauth::authorize::{current_user, expired_page, pending};
 use crate::paths;
+use crate::session::SessionCookie;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -30,9 +31,9 @@ pub struct ConsentForm {
     decision: String,
 }
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ConsentQuery>) -> Result<Response, PageError> {
+pub async fn show(State(state): State<AppState>, cookie: SessionCookie, Query(q): Query<ConsentQuery>) -> Result<Response, PageError> {
     let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
-    let Some((_, user)) = current_user(&state, &headers).await? else {
+    let Some((_, user)) = current_user(&state, &cookie).await? else {
         // The session ended meanwhile: back through the flow, which asks for a login.
         return Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, q.req)));
     };
@@ -41,12 +42,12 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     Ok(render(StatusCode::OK, &ConsentPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username: &user.username, scopes }))
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
+pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
     let Some(mut p) = pending::load(&state, &form.req).await? else { return Ok(expired_page()) };
     if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
         return Ok(error_page("Invalid form", "The consent form was not sent by this page. Go back and try again."));
     }
-    let Some((_, user)) = current_user(&state, &headers).await? else {
+    let Some((_, user)) = current_user(&state, &cookie).await? else {
         return Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req)));
     };
     match form.decision.as_str() {

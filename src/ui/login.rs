@@ -4,14 +4,14 @@
 use std::net::IpAddr;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::pages::{render, LoginPage};
-use crate::session;
+use crate::session::{self, SessionCookie};
 use crate::error::{AppError, PageError};
 use crate::net::ClientIp;
 use crate::oauth::authorize::{expired_page, pending, respond};
@@ -47,11 +47,11 @@ pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
 
 /// Failures are throttled per account and per caller address: behind a trusted proxy, the
 /// browser's address from `X-Forwarded-For`, not the proxy's (which all users would share).
-pub async fn submit(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
-    Ok(submit_inner(&state, ip, &headers, form).await?)
+pub async fn submit(State(state): State<AppState>, ClientIp(ip): ClientIp, cookie: SessionCookie, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+    Ok(submit_inner(&state, ip, &cookie, form).await?)
 }
 
-async fn submit_inner(state: &AppState, ip: IpAddr, headers: &HeaderMap, form: LoginForm) -> Result<Response, AppError> {
+async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, form: LoginForm) -> Result<Response, AppError> {
     let Some(mut p) = pending::load(state, &form.req).await? else { return Ok(expired_page()) };
     if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
         return Ok(super::pages::error_page("Invalid form", "The sign-in form was not sent by this page. Go back and try again."));
@@ -79,7 +79,7 @@ async fn submit_inner(state: &AppState, ip: IpAddr, headers: &HeaderMap, form: L
     };
     state.ephemeral.delete(&account_key).await?;
     // A fresh session id at every login: a session id planted before login is worthless.
-    session::end_from_request(state, headers).await?;
+    session::end_presented(state, cookie).await?;
     let fresh = session::create(state, &user.sub, &["pwd"]).await?;
     p.logged_in_at = Some(fresh.session.auth_time);
     pending::save(state, &form.req, &p).await?;

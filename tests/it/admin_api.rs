@@ -1,7 +1,6 @@
 //! The admin HTTP API for API keys: only a token with the `sesame:admin` scope may use it; what
 //! it does takes effect (a revoked key stops verifying) and is audited with the actor.
 
-
 use serde_json::{json, Value};
 use sesame::api_keys::{self, Rejection};
 use sesame::store::AuthMethod;
@@ -25,6 +24,13 @@ async fn the_admin_api_needs_the_admin_scope(backend: Backend) {
     let res = http().get(server.url("/admin/api-keys")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    // The caller is checked before its body is read: an anonymous malformed body learns nothing.
+    for body in ["{not json", "{\"name\": 5}"] {
+        let res = http().post(server.url("/admin/api-keys")).header("content-type", "application/json").body(body).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{body}");
+        let res = http().post(server.url("/admin/api-keys")).bearer_auth(&plain_token).header("content-type", "application/json").body(body).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{body}");
+    }
     let res = http().get(server.url("/admin/api-keys")).bearer_auth(&plain_token).send().await.unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "insufficient_scope");

@@ -22,14 +22,14 @@ use crate::paths;
 use crate::state::AppState;
 use crate::store::{Client, User};
 use crate::ui::pages::error_page;
-use crate::session::{self, LoadedSession};
+use crate::session::{self, LoadedSession, SessionCookie};
 use decide::{decide, Facts, Step};
 
-pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, PageError> {
-    Ok(start(&state, &headers, query.unwrap_or_default().as_bytes()).await?)
+pub async fn authorize_get(State(state): State<AppState>, cookie: SessionCookie, RawQuery(query): RawQuery) -> Result<Response, PageError> {
+    Ok(start(&state, &cookie, query.unwrap_or_default().as_bytes()).await?)
 }
 
-pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+pub async fn authorize_post(State(state): State<AppState>, cookie: SessionCookie, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -37,10 +37,10 @@ pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, b
     if !is_form {
         return Ok(error_page("Invalid request", "The authorization request must be a form post."));
     }
-    Ok(start(&state, &headers, &body).await?)
+    Ok(start(&state, &cookie, &body).await?)
 }
 
-async fn start(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, AppError> {
+async fn start(state: &AppState, cookie: &SessionCookie, raw: &[u8]) -> Result<Response, AppError> {
     let params = match parse_unique(raw) {
         Ok(p) => p,
         Err(e) => return Ok(error_page("Invalid request", &e.description)),
@@ -61,7 +61,7 @@ async fn start(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Resp
     let mode = checks::response_mode(get("response_mode")).unwrap_or(checks::ResponseMode::Query);
     let reply = ReplyTo { redirect_uri: &redirect_uri, state: get("state"), mode, issuer: state.config.issuer() };
     match validate(state, &client, &params, &redirect_uri) {
-        Ok(pending) => proceed(state, headers, &client, None, pending).await,
+        Ok(pending) => proceed(state, cookie, &client, None, pending).await,
         Err(err) => Ok(respond::error(&reply, &err)),
     }
 }
@@ -112,14 +112,14 @@ pub struct ResumeQuery {
 }
 
 /// Where the login and consent pages send the browser back to.
-pub async fn resume(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ResumeQuery>) -> Result<Response, PageError> {
+pub async fn resume(State(state): State<AppState>, cookie: SessionCookie, Query(q): Query<ResumeQuery>) -> Result<Response, PageError> {
     let Some(pending) = pending::load(&state, &q.req).await? else {
         return Ok(expired_page());
     };
     let Some(client) = state.client(&pending.client_id).await? else {
         return Ok(error_page("Unknown application", "The application is no longer registered."));
     };
-    Ok(proceed(&state, &headers, &client, Some(q.req.clone()), pending).await?)
+    Ok(proceed(&state, &cookie, &client, Some(q.req.clone()), pending).await?)
 }
 
 pub fn expired_page() -> Response {
@@ -127,8 +127,8 @@ pub fn expired_page() -> Response {
 }
 
 /// The live session and its user, when both are usable.
-pub async fn current_user(state: &AppState, headers: &HeaderMap) -> Result<Option<(LoadedSession, User)>, AppError> {
-    let Some(loaded) = session::load(state, headers).await? else { return Ok(None) };
+pub async fn current_user(state: &AppState, cookie: &SessionCookie) -> Result<Option<(LoadedSession, User)>, AppError> {
+    let Some(loaded) = session::load(state, cookie).await? else { return Ok(None) };
     match state.durable.user(&loaded.session.sub).await? {
         Some(user) if !user.disabled => Ok(Some((loaded, user))),
         _ => Ok(None),
@@ -136,14 +136,14 @@ pub async fn current_user(state: &AppState, headers: &HeaderMap) -> Result<Optio
 }
 
 /// Decides what the user must do next: sign in, consent, or nothing (a code is issued).
-async fn proceed(state: &AppState, headers: &HeaderMap, client: &Client, id: Option<String>, pending: PendingAuthorization) -> Result<Response, AppError> {
+async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: Option<String>, pending: PendingAuthorization) -> Result<Response, AppError> {
     let reply = ReplyTo {
         redirect_uri: &pending.redirect_uri,
         state: pending.state.as_deref(),
         mode: pending.response_mode,
         issuer: state.config.issuer(),
     };
-    let current = current_user(state, headers).await?;
+    let current = current_user(state, cookie).await?;
     let consented = match &current {
         Some((_, user)) if decide::consent_needs_record(&pending, client.first_party) => state.durable.consented_scopes(&user.sub, &client.id).await?,
         _ => Vec::new(),
