@@ -4,16 +4,16 @@ use crate::error::{EndpointError, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest};
 use crate::oauth::authorize::checks::verifier_matches;
 use crate::tokens::code::{self, Redemption, Taken};
-use crate::oauth::form::OAuthForm;
 use crate::tokens::refresh::{self, NewRefreshGrant};
 use crate::tokens::id::{self, IdTokenFacts};
 use crate::state::AppState;
 use crate::store::Client;
 
+use super::request::CodeRequest;
 use super::TokenResponse;
 
-pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
-    let value = form.require("code")?;
+pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Result<TokenResponse, EndpointError> {
+    let value = req.code.as_str();
     let code = match code::take(state, value).await? {
         Taken::Fresh(code) => code,
         Taken::Replayed(first) => {
@@ -27,12 +27,12 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
     if code.client_id != client.id {
         return Err(OAuthError::invalid_grant("the authorization code was issued to another client").into());
     }
-    match form.get("redirect_uri") {
+    match req.redirect_uri.as_deref() {
         Some(uri) if uri != code.redirect_uri => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into()),
         None if code.redirect_uri_given => return Err(OAuthError::invalid_request("redirect_uri is required: the authorization request had one").into()),
         _ => {}
     }
-    match (&code.code_challenge, form.get("code_verifier")) {
+    match (&code.code_challenge, req.code_verifier.as_deref()) {
         (Some(challenge), Some(verifier)) if verifier_matches(challenge, verifier) => {}
         (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge").into()),
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required").into()),

@@ -3,21 +3,21 @@
 use crate::oauth::scope::Scopes;
 use crate::error::{EndpointError, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest};
-use crate::oauth::form::OAuthForm;
 use crate::state::AppState;
 use crate::store::Client;
 
+use super::request::ClientCredentialsRequest;
 use super::TokenResponse;
 
 /// Scopes that only mean something for a user.
 const USER_ONLY_SCOPES: [&str; 2] = ["openid", "offline_access"];
 
-pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
+pub async fn grant(state: &AppState, client: &Client, req: &ClientCredentialsRequest) -> Result<TokenResponse, EndpointError> {
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());
     }
-    let scopes = granted_scopes(client, form.get("scope"))?;
-    let audience = resources(form.resources())?;
+    let scopes = granted_scopes(client, req.scope.as_deref())?;
+    let audience = resources(&req.resources)?;
     let now = state.now();
     let access = access::issue(state, AccessTokenRequest { audience, ..AccessTokenRequest::for_client(state, client, &client.id, &scopes) }, now)?;
     Ok(TokenResponse {

@@ -3,6 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 mod refresh_token;
+pub mod request;
 mod token_exchange;
 
 use axum::extract::State;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
 use super::grant_type::GrantType;
+use request::TokenRequest;
 use crate::error::{no_store, EndpointError, OAuthError};
 use crate::net::ClientIp;
 use crate::state::AppState;
@@ -42,21 +44,13 @@ impl IntoResponse for TokenResponse {
 }
 
 pub async fn token(State(state): State<AppState>, ClientIp(caller): ClientIp, basic: BasicAuthorization, form: OAuthForm) -> Result<TokenResponse, EndpointError> {
-    let grant_type = form.require("grant_type")?;
-    let Some(grant) = GrantType::parse(grant_type) else {
-        return Err(OAuthError::unsupported_grant_type(format!("grant_type `{grant_type}` is not supported")).into());
-    };
-    let response = match grant {
-        // The only subject this server exchanges is an API key, which authenticates itself.
-        GrantType::TokenExchange => {
-            if form.get("subject_token_type") != Some(crate::api_keys::TOKEN_TYPE) {
-                return Err(OAuthError::invalid_request(format!("subject_token_type must be {}", crate::api_keys::TOKEN_TYPE)).into());
-            }
-            token_exchange::exchange_api_key(&state, &form, caller).await?
-        }
-        GrantType::ClientCredentials => client_credentials::grant(&state, &client(&state, &basic, &form, grant).await?, &form).await?,
-        GrantType::RefreshToken => refresh_token::grant(&state, &client(&state, &basic, &form, grant).await?, &form).await?,
-        GrantType::AuthorizationCode => authorization_code::grant(&state, &client(&state, &basic, &form, grant).await?, &form).await?,
+    let request = TokenRequest::parse(&form)?;
+    let grant = request.grant_type();
+    let response = match request {
+        TokenRequest::TokenExchange(req) => token_exchange::exchange_api_key(&state, &req, caller).await?,
+        TokenRequest::ClientCredentials(req) => client_credentials::grant(&state, &client(&state, &basic, &form, grant).await?, &req).await?,
+        TokenRequest::RefreshToken(req) => refresh_token::grant(&state, &client(&state, &basic, &form, grant).await?, &req).await?,
+        TokenRequest::AuthorizationCode(req) => authorization_code::grant(&state, &client(&state, &basic, &form, grant).await?, &req).await?,
     };
     state.metrics.token_issued(grant.label());
     Ok(response)

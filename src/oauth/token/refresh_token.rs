@@ -2,21 +2,21 @@
 
 use crate::error::{EndpointError, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest};
-use crate::oauth::form::OAuthForm;
 use crate::oauth::scope::Scopes;
 use crate::tokens::refresh::{self, NewRefreshGrant, Rotation};
 use crate::state::AppState;
 use crate::store::Client;
 
+use super::request::RefreshRequest;
 use super::TokenResponse;
 
-pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Result<TokenResponse, EndpointError> {
-    let presented = form.require("refresh_token")?;
+pub async fn grant(state: &AppState, client: &Client, req: &RefreshRequest) -> Result<TokenResponse, EndpointError> {
+    let presented = req.refresh_token.as_str();
     let now = state.now();
     let stored = refresh::find(state, presented).await?;
     // Refuse a widened scope before rotating, so a bad request does not cost the client its token.
     if let Some(found) = stored.as_ref().filter(|t| t.client_id == client.id) {
-        Scopes::narrowed(&found.scopes, form.get("scope"))?;
+        Scopes::narrowed(&found.scopes, req.scope.as_deref())?;
     }
     let token = match refresh::rotate(state, &client.id, stored, now).await? {
         Rotation::Rotated(t) | Rotation::GraceRetry(t) => t,
@@ -29,7 +29,7 @@ pub async fn grant(state: &AppState, client: &Client, form: &OAuthForm) -> Resul
         return Err(OAuthError::invalid_grant("the user of this grant can no longer sign in").into());
     }
     // Narrowing is allowed for this access token; the family keeps its original scopes.
-    let scopes = Scopes::narrowed(&token.scopes, form.get("scope"))?;
+    let scopes = Scopes::narrowed(&token.scopes, req.scope.as_deref())?;
     let access = access::issue(
         state,
         AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(state, client, &token.sub, &scopes) },

@@ -6,18 +6,18 @@ use std::net::IpAddr;
 use crate::api_keys::{self, Rejection};
 use crate::error::{EndpointError, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest};
-use crate::oauth::form::OAuthForm;
 use crate::oauth::scope::Scopes;
 use crate::state::AppState;
 
 use super::client_credentials::resources;
+use super::request::ExchangeRequest;
 use super::TokenResponse;
 
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-pub async fn exchange_api_key(state: &AppState, form: &OAuthForm, caller: IpAddr) -> Result<TokenResponse, EndpointError> {
-    let presented = form.require("subject_token")?;
-    if let Some(wanted) = form.get("requested_token_type") {
+pub async fn exchange_api_key(state: &AppState, req: &ExchangeRequest, caller: IpAddr) -> Result<TokenResponse, EndpointError> {
+    let presented = req.subject_token.as_str();
+    if let Some(wanted) = req.requested_token_type.as_deref() {
         if wanted != ACCESS_TOKEN_TYPE {
             return Err(OAuthError::invalid_request(format!("requested_token_type must be {ACCESS_TOKEN_TYPE}")).into());
         }
@@ -27,9 +27,9 @@ pub async fn exchange_api_key(state: &AppState, form: &OAuthForm, caller: IpAddr
         Err(Rejection::RateLimited { retry_after }) => return Err(OAuthError::rate_limited(retry_after).into()),
         Err(r) => return Err(OAuthError::invalid_grant(format!("the API key cannot be exchanged: {}", r.reason())).into()),
     };
-    let scopes = Scopes::narrowed(&key.scopes, form.get("scope"))?;
-    let mut audience = resources(form.resources())?;
-    if let Some(aud) = form.get("audience") {
+    let scopes = Scopes::narrowed(&key.scopes, req.scope.as_deref())?;
+    let mut audience = resources(&req.resources)?;
+    if let Some(aud) = req.audience.as_deref() {
         audience.push(aud.to_string());
     }
     let now = state.now();
