@@ -4,7 +4,8 @@ use serde_json::Value;
 
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::AuditEvent;
+use crate::clock::UnixTime;
+use crate::store::{AuditEvent, Durable};
 
 pub struct Event<'a> {
     pub kind: &'a str,
@@ -16,11 +17,15 @@ pub struct Event<'a> {
 }
 
 pub async fn record(state: &AppState, event: Event<'_>) -> Result<(), AppError> {
-    state
-        .durable
+    append(state.durable.as_ref(), state.now(), event).await
+}
+
+/// `record` with only what it needs: the durable store and the time.
+pub async fn append(durable: &dyn Durable, at: UnixTime, event: Event<'_>) -> Result<(), AppError> {
+    durable
         .append_audit(&AuditEvent {
             id: 0,
-            at: state.now(),
+            at,
             kind: event.kind.to_string(),
             subject: event.subject.to_string(),
             caller: event.caller,

@@ -47,24 +47,11 @@ pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
 }
 
 pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    assemble(config, stores, clock, true).await
-}
-
-/// State for administrative commands: the key set is read as it is, never rotated.
-pub async fn admin_state(config: Config, stores: Stores) -> anyhow::Result<AppState> {
-    assemble(config, stores, Arc::new(crate::clock::SystemClock), false).await
-}
-
-async fn assemble(config: Config, stores: Stores, clock: Arc<dyn Clock>, run_schedule: bool) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let rotation_metrics = metrics.clone();
     let (durable, kek, schedule) = (stores.durable.clone(), load_kek(&config)?, KeyRing::schedule_from(&config));
     let on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync> = Box::new(move |alg| rotation_metrics.key_rotated(alg));
-    let keys = if run_schedule {
-        KeyRing::start(durable, kek, clock.clone(), schedule, on_rotation).await?
-    } else {
-        KeyRing::open(durable, kek, clock.clone(), schedule, on_rotation).await?
-    };
+    let keys = KeyRing::start(durable, kek, clock.clone(), schedule, on_rotation).await?;
     Ok(AppState {
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),

@@ -8,11 +8,11 @@ use serde_json::json;
 
 use super::AdminError;
 use crate::oauth::scope::Scopes;
-use crate::api_keys::{self, cache, format, VerifiedKey};
+use crate::api_keys::verify::Verifier;
+use crate::api_keys::{cache, format, VerifiedKey};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::secrets::{hash_secret, random_token};
-use crate::state::AppState;
 use crate::store::{ApiKey, Durable, Ephemeral};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -223,9 +223,9 @@ pub struct KeyTest {
 }
 
 /// Checks a key as a resource server would (without a caller address).
-pub async fn test(state: &AppState, key: &str) -> Result<KeyTest, AdminError> {
+pub async fn test(verifier: &Verifier<'_>, key: &str) -> Result<KeyTest, AdminError> {
     let started = Instant::now();
-    let outcome = api_keys::verify(state, key, None).await?;
+    let outcome = verifier.verify(key, None).await?;
     let lookup_micros = started.elapsed().as_micros();
     Ok(match outcome {
         Ok(k) => KeyTest { valid: true, reason: None, key: Some(k), lookup_micros },

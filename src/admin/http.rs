@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::api_keys::{self, Admin, NewApiKey};
+use crate::api_keys::verify::Verifier;
 use crate::error::AdminApiError;
 use crate::oauth::bearer::{authorize, BearerError, HeaderBearerToken};
 use crate::state::AppState;
@@ -73,5 +74,5 @@ pub struct TestBody {
 }
 
 pub async fn test(State(state): State<AppState>, _: AdminCaller, Json(body): Json<TestBody>) -> Answer {
-    Ok(Json(api_keys::test(&state, &body.key).await?).into_response())
+    Ok(Json(api_keys::test(&Verifier::of(&state), &body.key).await?).into_response())
 }

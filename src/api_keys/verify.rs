@@ -9,13 +9,15 @@ use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::json;
 
+use super::cache::ApiKeyCache;
 use super::format;
 use crate::audit::{self, Event};
 use crate::clock::UnixTime;
 use crate::crypto::secrets::hash_secret;
 use crate::error::AppError;
+use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::store::ApiKey;
+use crate::store::{ApiKey, Durable, Ephemeral};
 
 /// A use from a new address is remembered this long per key.
 const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 86_400);
@@ -58,90 +60,183 @@ impl Rejection {
     }
 }
 
-pub async fn verify(state: &AppState, presented: &str, caller: Option<IpAddr>) -> Result<Result<VerifiedKey, Rejection>, AppError> {
-    if format::parse(presented).is_none() {
-        state.metrics.security_event("api_key_malformed");
-        return Ok(Err(Rejection::Malformed));
+/// What verifying a key needs, and nothing more: the stores, this node's key cache and
+/// metrics, and the time. The server builds one per request; the CLI builds one from the stores.
+pub struct Verifier<'a> {
+    pub durable: &'a dyn Durable,
+    pub ephemeral: &'a dyn Ephemeral,
+    pub cache: &'a ApiKeyCache,
+    pub metrics: &'a Metrics,
+    pub now: UnixTime,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Self { durable: state.durable.as_ref(), ephemeral: state.ephemeral.as_ref(), cache: &state.api_key_cache, metrics: &state.metrics, now: state.now() }
     }
-    let hash = hash_secret(presented);
-    let key = match state.api_key_cache.get(&hash) {
-        Some(cached) => cached,
-        None => {
-            let found = state.durable.api_key_by_hash(&hash).await?;
-            state.api_key_cache.insert(hash, found.clone());
-            found
+}
+
+/// `Verifier::of(state).verify(...)`.
+pub async fn verify(state: &AppState, presented: &str, caller: Option<IpAddr>) -> Result<Result<VerifiedKey, Rejection>, AppError> {
+    Verifier::of(state).verify(presented, caller).await
+}
+
+/// The key's own rules at `now`, for a caller at `caller` (when known): revocation, expiry,
+/// rotation grace, allowed networks. Pure; the rate limit needs a shared count and comes after.
+pub fn policy(key: &ApiKey, caller: Option<IpAddr>, now: UnixTime) -> Result<(), Rejection> {
+    if key.revoked_at.is_some() {
+        return Err(Rejection::Revoked);
+    }
+    if now >= key.expires_at {
+        return Err(Rejection::Expired);
+    }
+    if key.grace_until.is_some_and(|until| now >= until) {
+        return Err(Rejection::Superseded);
+    }
+    if let Some(ip) = caller {
+        let allowed = key.cidrs.is_empty() || key.cidrs.iter().filter_map(|c| c.parse::<IpNet>().ok()).any(|net| net.contains(&ip));
+        if !allowed {
+            return Err(Rejection::AddressNotAllowed);
         }
-    };
-    let Some(key) = key else {
-        state.metrics.security_event("api_key_unknown");
-        return Ok(Err(Rejection::Unknown));
-    };
-    let now = state.now();
-    let caller_text = caller.map(|ip| ip.to_string());
-    let outcome = check(state, &key, caller, now).await?;
-    audit::record(
-        state,
-        Event {
+    }
+    Ok(())
+}
+
+/// The `count`th use in the current minute against a limit per minute; a refusal says when the
+/// next minute starts.
+pub fn rate_verdict(count: u64, limit: u64, now: UnixTime) -> Result<(), Rejection> {
+    if count > limit {
+        return Err(Rejection::RateLimited { retry_after: (60 - now.rem_euclid(60)).max(1) as u64 });
+    }
+    Ok(())
+}
+
+impl Verifier<'_> {
+    pub async fn verify(&self, presented: &str, caller: Option<IpAddr>) -> Result<Result<VerifiedKey, Rejection>, AppError> {
+        if format::parse(presented).is_none() {
+            self.metrics.security_event("api_key_malformed");
+            return Ok(Err(Rejection::Malformed));
+        }
+        let hash = hash_secret(presented);
+        let key = match self.cache.get(&hash) {
+            Some(cached) => cached,
+            None => {
+                let found = self.durable.api_key_by_hash(&hash).await?;
+                self.cache.insert(hash, found.clone());
+                found
+            }
+        };
+        let Some(key) = key else {
+            self.metrics.security_event("api_key_unknown");
+            return Ok(Err(Rejection::Unknown));
+        };
+        let caller_text = caller.map(|ip| ip.to_string());
+        let outcome = match policy(&key, caller, self.now) {
+            Ok(()) => self.rate_limit(&key, caller_text.as_deref()).await?,
+            refused => refused,
+        };
+        let event = Event {
             kind: "api_key.verify",
             subject: &key.id,
             caller: caller_text.clone(),
             ok: outcome.is_ok(),
             reason: outcome.as_ref().err().map(Rejection::reason),
             details: json!({"name": key.name, "env": key.env}),
-        },
-    )
-    .await?;
-    if outcome.is_ok() {
-        after_success(state, &key, caller_text.as_deref(), now).await?;
+        };
+        audit::append(self.durable, self.now, event).await?;
+        if outcome.is_ok() {
+            self.after_success(&key, caller_text.as_deref()).await?;
+        }
+        Ok(outcome.map(|()| VerifiedKey { id: key.id, name: key.name, env: key.env, scopes: key.scopes, expires_at: key.expires_at }))
     }
-    Ok(outcome.map(|()| VerifiedKey { id: key.id, name: key.name, env: key.env, scopes: key.scopes, expires_at: key.expires_at }))
+
+    async fn rate_limit(&self, key: &ApiKey, caller: Option<&str>) -> Result<Result<(), Rejection>, AppError> {
+        let minute = self.now.div_euclid(60);
+        let count = self.ephemeral.incr(&format!("apikey:rate:{}:{minute}", key.id), Duration::from_secs(61)).await?;
+        let verdict = rate_verdict(count.max(0) as u64, key.rate_limit_per_minute.max(0) as u64, self.now);
+        // Flag the crossing once per minute, not every refused call.
+        if verdict.is_err() && count == key.rate_limit_per_minute + 1 {
+            self.suspicious(key, caller.map(str::to_string), "rate limit exceeded").await?;
+        }
+        Ok(verdict)
+    }
+
+    async fn after_success(&self, key: &ApiKey, caller: Option<&str>) -> Result<(), AppError> {
+        if let Some(ip) = caller {
+            let first_from_here = self.ephemeral.put_if_absent(&format!("apikey:seen:{}:{ip}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
+            // The very first use of a key establishes its address; later new addresses stand out.
+            let first_use = self.ephemeral.put_if_absent(&format!("apikey:used:{}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
+            let used_elsewhere = !first_use || key.last_used_from.as_deref().is_some_and(|from| from != ip);
+            if first_from_here && used_elsewhere {
+                self.suspicious(key, Some(ip.to_string()), "use from a new address").await?;
+            }
+        }
+        if self.ephemeral.put_if_absent(&format!("apikey:touch:{}", key.id), b"1", TOUCH_EVERY).await? {
+            self.durable.touch_api_key(&key.id, self.now, caller).await?;
+        }
+        Ok(())
+    }
+
+    async fn suspicious(&self, key: &ApiKey, caller: Option<String>, reason: &str) -> Result<(), AppError> {
+        self.metrics.security_event("api_key_suspicious");
+        tracing::warn!(key_id = %key.id, caller = caller.as_deref().unwrap_or("-"), reason, "suspicious API key use");
+        let event = Event { kind: "api_key.suspicious", subject: &key.id, caller, ok: false, reason: Some(reason), details: json!({"name": key.name}) };
+        audit::append(self.durable, self.now, event).await
+    }
 }
 
-async fn check(state: &AppState, key: &ApiKey, caller: Option<IpAddr>, now: UnixTime) -> Result<Result<(), Rejection>, AppError> {
-    if key.revoked_at.is_some() {
-        return Ok(Err(Rejection::Revoked));
-    }
-    if now >= key.expires_at {
-        return Ok(Err(Rejection::Expired));
-    }
-    if key.grace_until.is_some_and(|until| now >= until) {
-        return Ok(Err(Rejection::Superseded));
-    }
-    if let Some(ip) = caller {
-        let allowed = key.cidrs.is_empty() || key.cidrs.iter().filter_map(|c| c.parse::<IpNet>().ok()).any(|net| net.contains(&ip));
-        if !allowed {
-            return Ok(Err(Rejection::AddressNotAllowed));
-        }
-    }
-    let minute = now / 60;
-    let count = state.ephemeral.incr(&format!("apikey:rate:{}:{minute}", key.id), Duration::from_secs(61)).await?;
-    if count > key.rate_limit_per_minute {
-        if count == key.rate_limit_per_minute + 1 {
-            suspicious(state, key, caller.map(|c| c.to_string()), "rate limit exceeded").await?;
-        }
-        return Ok(Err(Rejection::RateLimited { retry_after: (60 - now % 60).max(1) as u64 }));
-    }
-    Ok(Ok(()))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn after_success(state: &AppState, key: &ApiKey, caller: Option<&str>, now: UnixTime) -> Result<(), AppError> {
-    if let Some(ip) = caller {
-        let first_from_here = state.ephemeral.put_if_absent(&format!("apikey:seen:{}:{ip}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
-        // The very first use of a key establishes its address; later new addresses stand out.
-        let first_use = state.ephemeral.put_if_absent(&format!("apikey:used:{}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
-        let used_elsewhere = !first_use || key.last_used_from.as_deref().is_some_and(|from| from != ip);
-        if first_from_here && used_elsewhere {
-            suspicious(state, key, Some(ip.to_string()), "use from a new address").await?;
+    fn key() -> ApiKey {
+        ApiKey {
+            id: "k".into(),
+            name: "n".into(),
+            env: "prod".into(),
+            key_hash: vec![0; 32],
+            prefix: "ses_prod_abcd".into(),
+            scopes: vec![],
+            created_at: 0,
+            expires_at: 1_000,
+            cidrs: vec![],
+            rate_limit_per_minute: 10,
+            metadata: serde_json::Value::Null,
+            last_used_at: None,
+            last_used_from: None,
+            revoked_at: None,
+            grace_until: None,
+            replaced_by: None,
         }
     }
-    if state.ephemeral.put_if_absent(&format!("apikey:touch:{}", key.id), b"1", TOUCH_EVERY).await? {
-        state.durable.touch_api_key(&key.id, now, caller).await?;
-    }
-    Ok(())
-}
 
-async fn suspicious(state: &AppState, key: &ApiKey, caller: Option<String>, reason: &str) -> Result<(), AppError> {
-    state.metrics.security_event("api_key_suspicious");
-    tracing::warn!(key_id = %key.id, caller = caller.as_deref().unwrap_or("-"), reason, "suspicious API key use");
-    audit::record(state, Event { kind: "api_key.suspicious", subject: &key.id, caller, ok: false, reason: Some(reason), details: json!({"name": key.name}) }).await
+    #[test]
+    fn revoked_expired_and_superseded_keys_are_refused_in_that_order() {
+        assert_eq!(policy(&key(), None, 999), Ok(()));
+        assert_eq!(policy(&key(), None, 1_000), Err(Rejection::Expired), "expiry is exclusive");
+        let rotated = ApiKey { grace_until: Some(500), ..key() };
+        assert_eq!(policy(&rotated, None, 499), Ok(()), "within its grace");
+        assert_eq!(policy(&rotated, None, 500), Err(Rejection::Superseded));
+        let revoked = ApiKey { revoked_at: Some(1), grace_until: Some(500), ..key() };
+        assert_eq!(policy(&revoked, None, 1_000), Err(Rejection::Revoked), "revocation wins over everything");
+    }
+
+    #[test]
+    fn networks_bind_only_a_known_caller() {
+        let bound = ApiKey { cidrs: vec!["10.0.0.0/8".into(), "2001:db8::/32".into()], ..key() };
+        assert_eq!(policy(&bound, Some("10.1.2.3".parse().unwrap()), 0), Ok(()));
+        assert_eq!(policy(&bound, Some("2001:db8::1".parse().unwrap()), 0), Ok(()));
+        assert_eq!(policy(&bound, Some("192.0.2.1".parse().unwrap()), 0), Err(Rejection::AddressNotAllowed));
+        assert_eq!(policy(&bound, None, 0), Ok(()), "no caller address (the CLI's test): networks cannot apply");
+        let garbage = ApiKey { cidrs: vec!["not a network".into()], ..key() };
+        assert_eq!(policy(&garbage, Some("10.1.2.3".parse().unwrap()), 0), Err(Rejection::AddressNotAllowed), "a bad stored network allows nobody");
+    }
+
+    #[test]
+    fn the_rate_limit_refuses_past_the_limit_until_the_next_minute() {
+        assert_eq!(rate_verdict(10, 10, 125), Ok(()));
+        assert_eq!(rate_verdict(11, 10, 125), Err(Rejection::RateLimited { retry_after: 55 }));
+        assert_eq!(rate_verdict(11, 10, 179), Err(Rejection::RateLimited { retry_after: 1 }));
+        assert_eq!(rate_verdict(11, 10, 120), Err(Rejection::RateLimited { retry_after: 60 }));
+    }
 }

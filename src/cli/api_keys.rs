@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use clap::Subcommand;
+use sesame::api_keys::cache::new_cache;
+use sesame::api_keys::verify::Verifier;
+use sesame::metrics::Metrics;
 use sesame::admin::api_keys::{self, Admin, NewApiKey};
 use sesame::clock::{rfc3339, Clock, SystemClock};
 use sesame::config::Config;
@@ -86,8 +89,11 @@ pub async fn run(cmd: ApiKeyCommand, config: &Config, json: bool) -> anyhow::Res
             })
         }
         ApiKeyCommand::Test { key } => {
-            let state = server::admin_state(config.clone(), server::Stores { durable, ephemeral }).await?;
-            let result = api_keys::test(&state, &key).await?;
+            // What a resource server's check needs, and no more (no signing keys, no KEK).
+            let cache = new_cache(config.api_keys.cache_ttl);
+            let metrics = Metrics::new();
+            let verifier = Verifier { durable: durable.as_ref(), ephemeral: ephemeral.as_ref(), cache: &cache, metrics: &metrics, now: SystemClock.now() };
+            let result = api_keys::test(&verifier, &key).await?;
             print(json, &result, || match &result.key {
                 Some(k) => format!("valid: {} ({}) env {} scopes [{}] expires {}  lookup {} µs", k.id, k.name, k.env, k.scopes.join(" "), rfc3339(k.expires_at), result.lookup_micros),
                 None => format!("not valid: {}  lookup {} µs", result.reason.unwrap_or("unknown"), result.lookup_micros),
