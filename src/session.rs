@@ -75,12 +75,11 @@ fn ttl(state: &AppState, session: &Session, now: UnixTime) -> Option<Duration> {
 }
 
 /// The live session named by the request's cookie, if any; extends its idle expiry.
-pub async fn load(state: &AppState, cookie: &SessionCookie) -> Result<Option<LoadedSession>, AppError> {
+pub async fn load(state: &AppState, cookie: &SessionCookie, now: UnixTime) -> Result<Option<LoadedSession>, AppError> {
     let Some(secret) = cookie.0.clone() else { return Ok(None) };
     let key = store_key(&secret);
     let Some(bytes) = state.ephemeral.get(&key).await? else { return Ok(None) };
     let Ok(mut session) = serde_json::from_slice::<Session>(&bytes) else { return Ok(None) };
-    let now = state.now();
     let Some(ttl) = ttl(state, &session, now) else {
         state.ephemeral.delete(&key).await?;
         return Ok(None);
@@ -93,8 +92,7 @@ pub async fn load(state: &AppState, cookie: &SessionCookie) -> Result<Option<Loa
 }
 
 /// Starts a session with a fresh secret (never one the browser brought along).
-pub async fn create(state: &AppState, sub: &str, amr: &[&str]) -> Result<LoadedSession, AppError> {
-    let now = state.now();
+pub async fn create(state: &AppState, sub: &str, amr: &[&str], now: UnixTime) -> Result<LoadedSession, AppError> {
     let session = Session {
         sid: random_token(16),
         sub: sub.to_string(),

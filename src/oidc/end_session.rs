@@ -63,7 +63,7 @@ async fn start(state: &AppState, cookie: &SessionCookie, params: &HashMap<String
         Ok(t) => t,
         Err(page) => return Ok(page),
     };
-    let current = session::load(state, cookie).await?;
+    let current = session::load(state, cookie, state.now()).await?;
     let Some(current) = current else {
         return Ok(finish(state, &target, false));
     };
@@ -136,7 +136,7 @@ pub async fn confirm(State(state): State<AppState>, cookie: SessionCookie, Form(
         Ok(t) => t,
         Err(page) => return Ok(page),
     };
-    let Some(current) = session::load(&state, &cookie).await? else {
+    let Some(current) = session::load(&state, &cookie, state.now()).await? else {
         return Ok(finish(&state, &target, false));
     };
     if !bool::from(form.csrf.as_bytes().ct_eq(current.session.csrf.as_bytes())) {

@@ -32,8 +32,9 @@ pub struct ConsentForm {
 }
 
 pub async fn show(State(state): State<AppState>, cookie: SessionCookie, Query(q): Query<ConsentQuery>) -> Result<Response, PageError> {
+    let now = state.now();
     let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
-    let Some((_, user)) = current_user(&state, &cookie).await? else {
+    let Some((_, user)) = current_user(&state, &cookie, now).await? else {
         // The session ended meanwhile: back through the flow, which asks for a login.
         return Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, q.req)));
     };
@@ -43,11 +44,12 @@ pub async fn show(State(state): State<AppState>, cookie: SessionCookie, Query(q)
 }
 
 pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
+    let now = state.now();
     let Some(mut p) = pending::load(&state, &form.req).await? else { return Ok(expired_page()) };
     if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
         return Ok(error_page("Invalid form", "The consent form was not sent by this page. Go back and try again."));
     }
-    let Some((_, user)) = current_user(&state, &cookie).await? else {
+    let Some((_, user)) = current_user(&state, &cookie, now).await? else {
         return Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req)));
     };
     match form.decision.as_str() {
@@ -58,7 +60,7 @@ pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, Form(f
                     granted.push(s.clone());
                 }
             }
-            state.durable.save_consent(&user.sub, &p.client_id, &granted, state.now()).await?;
+            state.durable.save_consent(&user.sub, &p.client_id, &granted, now).await?;
             p.consented = true;
             pending::save(&state, &form.req, &p).await?;
             Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req)))

@@ -80,7 +80,7 @@ async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, form
     state.ephemeral.delete(&account_key).await?;
     // A fresh session id at every login: a session id planted before login is worthless.
     session::end_presented(state, cookie).await?;
-    let fresh = session::create(state, &user.sub, &["pwd"]).await?;
+    let fresh = session::create(state, &user.sub, &["pwd"], state.now()).await?;
     p.logged_in_at = Some(fresh.session.auth_time);
     pending::save(state, &form.req, &p).await?;
     let mut response = respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req));

@@ -18,6 +18,7 @@ use self::respond::ReplyTo;
 use crate::error::{AppError, OAuthError, PageError};
 use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
+use crate::clock::UnixTime;
 use crate::paths;
 use crate::state::AppState;
 use crate::store::{Client, User};
@@ -26,7 +27,7 @@ use crate::session::{self, LoadedSession, SessionCookie};
 use decide::{decide, Facts, Step};
 
 pub async fn authorize_get(State(state): State<AppState>, cookie: SessionCookie, RawQuery(query): RawQuery) -> Result<Response, PageError> {
-    Ok(start(&state, &cookie, query.unwrap_or_default().as_bytes()).await?)
+    Ok(start(&state, &cookie, query.unwrap_or_default().as_bytes(), state.now()).await?)
 }
 
 pub async fn authorize_post(State(state): State<AppState>, cookie: SessionCookie, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
@@ -37,10 +38,11 @@ pub async fn authorize_post(State(state): State<AppState>, cookie: SessionCookie
     if !is_form {
         return Ok(error_page("Invalid request", "The authorization request must be a form post."));
     }
-    Ok(start(&state, &cookie, &body).await?)
+    Ok(start(&state, &cookie, &body, state.now()).await?)
 }
 
-async fn start(state: &AppState, cookie: &SessionCookie, raw: &[u8]) -> Result<Response, AppError> {
+/// The whole request is decided at one instant, `now`.
+async fn start(state: &AppState, cookie: &SessionCookie, raw: &[u8], now: UnixTime) -> Result<Response, AppError> {
     let params = match parse_unique(raw) {
         Ok(p) => p,
         Err(e) => return Ok(error_page("Invalid request", &e.description)),
@@ -60,13 +62,13 @@ async fn start(state: &AppState, cookie: &SessionCookie, raw: &[u8]) -> Result<R
     // 2. Everything else is answered at the redirect URI.
     let mode = checks::response_mode(get("response_mode")).unwrap_or(checks::ResponseMode::Query);
     let reply = ReplyTo { redirect_uri: &redirect_uri, state: get("state"), mode, issuer: state.config.issuer() };
-    match validate(state, &client, &params, &redirect_uri) {
-        Ok(pending) => proceed(state, cookie, &client, None, pending).await,
+    match validate(&client, &params, &redirect_uri, now) {
+        Ok(pending) => proceed(state, cookie, &client, None, pending, now).await,
         Err(err) => Ok(respond::error(&reply, &err)),
     }
 }
 
-fn validate(state: &AppState, client: &Client, params: &HashMap<String, String>, redirect_uri: &str) -> Result<PendingAuthorization, OAuthError> {
+fn validate(client: &Client, params: &HashMap<String, String>, redirect_uri: &str, now: UnixTime) -> Result<PendingAuthorization, OAuthError> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if get("request").is_some() {
         return Err(OAuthError::new("request_not_supported", "request objects are not supported"));
@@ -99,7 +101,7 @@ fn validate(state: &AppState, client: &Client, params: &HashMap<String, String>,
         prompt,
         max_age,
         login_hint: get("login_hint").map(str::to_string),
-        created_at: state.now(),
+        created_at: now,
         csrf: crate::crypto::secrets::random_token(24),
         logged_in_at: None,
         consented: false,
@@ -119,7 +121,7 @@ pub async fn resume(State(state): State<AppState>, cookie: SessionCookie, Query(
     let Some(client) = state.client(&pending.client_id).await? else {
         return Ok(error_page("Unknown application", "The application is no longer registered."));
     };
-    Ok(proceed(&state, &cookie, &client, Some(q.req.clone()), pending).await?)
+    Ok(proceed(&state, &cookie, &client, Some(q.req.clone()), pending, state.now()).await?)
 }
 
 pub fn expired_page() -> Response {
@@ -127,8 +129,8 @@ pub fn expired_page() -> Response {
 }
 
 /// The live session and its user, when both are usable.
-pub async fn current_user(state: &AppState, cookie: &SessionCookie) -> Result<Option<(LoadedSession, User)>, AppError> {
-    let Some(loaded) = session::load(state, cookie).await? else { return Ok(None) };
+pub async fn current_user(state: &AppState, cookie: &SessionCookie, now: UnixTime) -> Result<Option<(LoadedSession, User)>, AppError> {
+    let Some(loaded) = session::load(state, cookie, now).await? else { return Ok(None) };
     match state.durable.user(&loaded.session.sub).await? {
         Some(user) if !user.disabled => Ok(Some((loaded, user))),
         _ => Ok(None),
@@ -136,14 +138,14 @@ pub async fn current_user(state: &AppState, cookie: &SessionCookie) -> Result<Op
 }
 
 /// Decides what the user must do next: sign in, consent, or nothing (a code is issued).
-async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: Option<String>, pending: PendingAuthorization) -> Result<Response, AppError> {
+async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: Option<String>, pending: PendingAuthorization, now: UnixTime) -> Result<Response, AppError> {
     let reply = ReplyTo {
         redirect_uri: &pending.redirect_uri,
         state: pending.state.as_deref(),
         mode: pending.response_mode,
         issuer: state.config.issuer(),
     };
-    let current = current_user(state, cookie).await?;
+    let current = current_user(state, cookie, now).await?;
     let consented = match &current {
         Some((_, user)) if decide::consent_needs_record(&pending, client.first_party) => state.durable.consented_scopes(&user.sub, &client.id).await?,
         _ => Vec::new(),
@@ -152,7 +154,7 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: 
         session_auth_time: current.as_ref().map(|(s, _)| s.session.auth_time),
         consented_scopes: &consented,
         first_party: client.first_party,
-        now: state.now(),
+        now,
     };
     let next = match decide(&pending, facts) {
         Step::Issue => None,
