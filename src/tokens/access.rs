@@ -1,5 +1,6 @@
 //! JWT access tokens per RFC 9068, and the deny list that revokes them before they expire.
 
+use crate::tokens::grant::Grant;
 use crate::crypto::alg::SigningAlg;
 use std::time::Duration;
 
@@ -72,6 +73,11 @@ pub struct AccessTokenRequest<'a> {
 }
 
 impl<'a> AccessTokenRequest<'a> {
+    /// A token for what the user granted `client` at sign-in.
+    pub fn for_grant(state: &'a AppState, client: &'a Client, grant: &'a Grant) -> Self {
+        Self { auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()), ..Self::for_client(state, client, &grant.sub, &grant.scopes) }
+    }
+
     /// A token for `client` with its (or the server's) algorithm and lifetime.
     pub fn for_client(state: &'a AppState, client: &'a Client, sub: &'a str, scopes: &'a [String]) -> Self {
         let tokens = &state.config.tokens;

@@ -10,19 +10,17 @@ use crate::clock::UnixTime;
 use crate::crypto::secrets::{generate_secret, hash_hex};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::tokens::grant::Grant;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationCode {
-    pub client_id: String,
+    /// Flattened: the stored form is the same as before the grant had a type of its own.
+    #[serde(flatten)]
+    pub grant: Grant,
     pub redirect_uri: String,
     pub redirect_uri_given: bool,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
-    pub scopes: Vec<String>,
-    pub sub: String,
-    pub auth_time: UnixTime,
-    pub sid: String,
-    pub amr: Vec<String>,
 }
 
 /// What a redeemed code produced, for revocation on replay.
@@ -71,4 +69,20 @@ pub async fn record_redemption(state: &AppState, value: &str, redemption: &Redem
     let bytes = serde_json::to_vec(redemption).map_err(|e| AppError::Internal(e.to_string()))?;
     state.ephemeral.put(&format!("coderedeemed:{}", hash_hex(value)), &bytes, marker_ttl(state)).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes live in the shared store for a minute: a node of the previous release must read
+    /// what this one writes, and the other way round, during a rolling deploy.
+    #[test]
+    fn the_stored_form_is_flat_as_before() {
+        let before = r#"{"client_id":"app","redirect_uri":"https://app/cb","redirect_uri_given":true,"code_challenge":null,"nonce":"n","scopes":["openid"],"sub":"u","auth_time":5,"sid":"s","amr":["pwd"]}"#;
+        let code: AuthorizationCode = serde_json::from_str(before).unwrap();
+        assert_eq!(code.grant, Grant { client_id: "app".into(), sub: "u".into(), scopes: vec!["openid".into()], auth_time: 5, sid: "s".into(), amr: vec!["pwd".into()] });
+        let again: serde_json::Value = serde_json::to_value(&code).unwrap();
+        assert_eq!(again, serde_json::from_str::<serde_json::Value>(before).unwrap());
+    }
 }

@@ -1,5 +1,6 @@
 //! ID tokens (OIDC Core §2, §3.1.3.6).
 
+use crate::tokens::grant::Grant;
 use crate::crypto::alg::SigningAlg;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -40,12 +41,9 @@ pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
 }
 
 pub struct IdTokenFacts<'a> {
-    pub client_id: &'a str,
-    pub sub: &'a str,
-    pub auth_time: UnixTime,
-    pub nonce: Option<String>,
-    pub sid: Option<String>,
-    pub amr: Vec<String>,
+    pub grant: &'a Grant,
+    pub nonce: Option<&'a str>,
+    /// For `at_hash`.
     pub access_token: Option<&'a str>,
 }
 
@@ -53,15 +51,15 @@ pub fn issue(state: &AppState, facts: IdTokenFacts<'_>, now: UnixTime) -> Result
     let key = state.keys.signer(state.config.tokens.id_token_alg).map_err(|e| AppError::Internal(e.to_string()))?;
     let claims = IdTokenClaims {
         iss: state.config.issuer().to_string(),
-        sub: facts.sub.to_string(),
-        aud: facts.client_id.to_string(),
+        sub: facts.grant.sub.clone(),
+        aud: facts.grant.client_id.clone(),
         exp: now + state.config.tokens.id_token_ttl.as_secs() as i64,
         iat: now,
-        auth_time: facts.auth_time,
-        nonce: facts.nonce,
+        auth_time: facts.grant.auth_time,
+        nonce: facts.nonce.map(str::to_string),
         at_hash: facts.access_token.map(|t| at_hash(key.alg, t)),
-        sid: facts.sid,
-        amr: facts.amr,
+        sid: Some(facts.grant.sid.clone()),
+        amr: facts.grant.amr.clone(),
     };
     jwt::sign(&key, "JWT", &claims).map_err(|e| AppError::Internal(e.to_string()))
 }

@@ -3,5 +3,6 @@
 
 pub mod access;
 pub mod code;
+pub mod grant;
 pub mod id;
 pub mod refresh;

@@ -2,6 +2,7 @@
 //! Every use rotates; a rotated token used again revokes its family, unless it comes back
 //! within the grace window (a client's retry of a refresh whose answer it lost).
 
+use crate::tokens::grant::Grant;
 use crate::clock::UnixTime;
 use crate::crypto::secrets::{generate_secret, hash_secret, random_token};
 use crate::error::AppError;
@@ -15,6 +16,13 @@ pub struct NewRefreshGrant {
     pub scopes: Vec<String>,
     pub auth_time: Option<i64>,
     pub sid: Option<String>,
+}
+
+impl NewRefreshGrant {
+    /// The first token of the family a code redemption starts.
+    pub fn of(grant: &Grant) -> Self {
+        Self { client_id: grant.client_id.clone(), sub: grant.sub.clone(), scopes: grant.scopes.clone(), auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()) }
+    }
 }
 
 pub struct IssuedRefresh {

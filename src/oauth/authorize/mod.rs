@@ -20,6 +20,7 @@ use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::clock::UnixTime;
 use crate::paths;
+use crate::tokens::grant::Grant;
 use crate::state::AppState;
 use crate::store::{Client, User};
 use crate::ui::pages::error_page;
@@ -175,16 +176,18 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: 
     let code = code::issue(
         state,
         &AuthorizationCode {
-            client_id: client.id.clone(),
+            grant: Grant {
+                client_id: client.id.clone(),
+                sub: user.sub,
+                scopes: pending.scopes,
+                auth_time: loaded.session.auth_time,
+                sid: loaded.session.sid,
+                amr: loaded.session.amr,
+            },
             redirect_uri: pending.redirect_uri.clone(),
             redirect_uri_given: pending.redirect_uri_given,
-            code_challenge: pending.code_challenge.clone(),
-            nonce: pending.nonce.clone(),
-            scopes: pending.scopes.clone(),
-            sub: user.sub.clone(),
-            auth_time: loaded.session.auth_time,
-            sid: loaded.session.sid.clone(),
-            amr: loaded.session.amr.clone(),
+            code_challenge: pending.code_challenge,
+            nonce: pending.nonce,
         },
     )
     .await?;

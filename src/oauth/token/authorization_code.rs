@@ -24,7 +24,7 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
         }
         Taken::Unknown => return Err(OAuthError::invalid_grant("the authorization code is invalid or expired").into()),
     };
-    if code.client_id != client.id {
+    if code.grant.client_id != client.id {
         return Err(OAuthError::invalid_grant("the authorization code was issued to another client").into());
     }
     match req.redirect_uri.as_deref() {
@@ -42,37 +42,15 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
     }
 
     let now = state.now();
-    let access = access::issue(
-        state,
-        AccessTokenRequest { auth_time: Some(code.auth_time), sid: Some(code.sid.clone()), ..AccessTokenRequest::for_client(state, client, &code.sub, &code.scopes) },
-        now,
-    )?;
-    let id_token = if code.scopes.iter().any(|s| s == "openid") {
-        Some(id::issue(
-            state,
-            IdTokenFacts {
-                client_id: &client.id,
-                sub: &code.sub,
-                auth_time: code.auth_time,
-                nonce: code.nonce.clone(),
-                sid: Some(code.sid.clone()),
-                amr: code.amr.clone(),
-                access_token: Some(&access.token),
-            },
-            now,
-        )?)
+    let grant = &code.grant;
+    let access = access::issue(state, AccessTokenRequest::for_grant(state, client, grant), now)?;
+    let id_token = if grant.includes("openid") {
+        Some(id::issue(state, IdTokenFacts { grant, nonce: code.nonce.as_deref(), access_token: Some(&access.token) }, now)?)
     } else {
         None
     };
     let refresh = if client.allows_grant(crate::oauth::grant_type::GrantType::RefreshToken) {
-        let grant = NewRefreshGrant {
-            client_id: client.id.clone(),
-            sub: code.sub.clone(),
-            scopes: code.scopes.clone(),
-            auth_time: Some(code.auth_time),
-            sid: Some(code.sid.clone()),
-        };
-        let issued = refresh::issue_new_family(state, grant, now).await?;
+        let issued = refresh::issue_new_family(state, NewRefreshGrant::of(grant), now).await?;
         refresh::record_access_token(state, &issued.family_id, &access.jti, access.exp).await?;
         Some(issued)
     } else {
@@ -88,7 +66,7 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
         access_token: access.token,
         token_type: "Bearer",
         expires_in: access.expires_in,
-        scope: Some(code.scopes.join(" ")),
+        scope: Some(grant.scopes.join(" ")),
         refresh_token: refresh.map(|r| r.token),
         id_token,
         issued_token_type: None,
