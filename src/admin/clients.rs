@@ -57,24 +57,29 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
     if spec.name.trim().is_empty() {
         return invalid("a client needs a name".into());
     }
-    let grant_types: Vec<String> = if spec.grant_types.is_empty() {
-        vec!["authorization_code".into(), "refresh_token".into()]
+    let grants: Vec<GrantType> = if spec.grant_types.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
     } else {
-        spec.grant_types.clone()
-    };
-    for g in &grant_types {
-        if GrantType::parse(g).is_none() {
-            return invalid(format!("unknown grant type `{g}` (known: {})", GrantType::NAMES.join(", ")));
+        let mut grants = Vec::new();
+        for g in &spec.grant_types {
+            let Some(grant) = GrantType::parse(g) else {
+                return invalid(format!("unknown grant type `{g}` (known: {})", GrantType::NAMES.join(", ")));
+            };
+            if !grants.contains(&grant) {
+                grants.push(grant);
+            }
         }
-    }
+        grants
+    };
+    let grant_types: Vec<String> = grants.iter().map(|g| g.as_str().to_string()).collect();
     for uri in spec.redirect_uris.iter().chain(&spec.post_logout_redirect_uris) {
         validate_redirect_uri(uri)?;
     }
-    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+    let uses_code = grants.contains(&GrantType::AuthorizationCode);
     if uses_code && spec.redirect_uris.is_empty() {
         return invalid("the authorization_code grant needs at least one --redirect-uri".into());
     }
-    if spec.auth_method == AuthMethod::None && grant_types.iter().any(|g| g != "authorization_code" && g != "refresh_token") {
+    if spec.auth_method == AuthMethod::None && grants.iter().any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken)) {
         return invalid("a public client (auth method none) may only use authorization_code and refresh_token".into());
     }
     match (spec.auth_method, &spec.jwks_uri, &spec.jwks) {
