@@ -1,5 +1,7 @@
 //! JWT access tokens per RFC 9068, and the deny list that revokes them before they expire.
 
+use crate::config::Config;
+use crate::crypto::keyring::KeyRing;
 use crate::tokens::grant::Grant;
 use crate::crypto::alg::SigningAlg;
 use std::time::Duration;
@@ -57,6 +59,20 @@ pub struct IssuedAccessToken {
     pub exp: UnixTime,
 }
 
+/// What signing a token needs, and nothing more: the configuration (issuer, lifetimes,
+/// algorithms) and the signing keys.
+#[derive(Clone, Copy)]
+pub struct Issuer<'a> {
+    pub config: &'a Config,
+    pub keys: &'a KeyRing,
+}
+
+impl<'a> Issuer<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Self { config: &state.config, keys: &state.keys }
+    }
+}
+
 /// What an access token is about.
 pub struct AccessTokenRequest<'a> {
     pub client_id: &'a str,
@@ -74,13 +90,13 @@ pub struct AccessTokenRequest<'a> {
 
 impl<'a> AccessTokenRequest<'a> {
     /// A token for what the user granted `client` at sign-in.
-    pub fn for_grant(state: &'a AppState, client: &'a Client, grant: &'a Grant) -> Self {
-        Self { auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()), ..Self::for_client(state, client, &grant.sub, &grant.scopes) }
+    pub fn for_grant(config: &'a Config, client: &'a Client, grant: &'a Grant) -> Self {
+        Self { auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()), ..Self::for_client(config, client, &grant.sub, &grant.scopes) }
     }
 
     /// A token for `client` with its (or the server's) algorithm and lifetime.
-    pub fn for_client(state: &'a AppState, client: &'a Client, sub: &'a str, scopes: &'a [String]) -> Self {
-        let tokens = &state.config.tokens;
+    pub fn for_client(config: &'a Config, client: &'a Client, sub: &'a str, scopes: &'a [String]) -> Self {
+        let tokens = &config.tokens;
         Self {
             client_id: &client.id,
             alg: client.access_token_alg.unwrap_or(tokens.access_token_alg),
@@ -94,8 +110,8 @@ impl<'a> AccessTokenRequest<'a> {
     }
 }
 
-pub fn issue(state: &AppState, req: AccessTokenRequest<'_>, now: UnixTime) -> Result<IssuedAccessToken, AppError> {
-    let config = &state.config;
+pub fn issue(issuer: Issuer<'_>, req: AccessTokenRequest<'_>, now: UnixTime) -> Result<IssuedAccessToken, AppError> {
+    let config = issuer.config;
     let (alg, ttl) = (req.alg, req.ttl);
     let audience = if req.audience.is_empty() { vec![config.default_audience().to_string()] } else { req.audience };
     let claims = AccessTokenClaims {
@@ -110,7 +126,7 @@ pub fn issue(state: &AppState, req: AccessTokenRequest<'_>, now: UnixTime) -> Re
         auth_time: req.auth_time,
         sid: req.sid,
     };
-    let key = state.keys.signer(alg).map_err(|e| AppError::Internal(e.to_string()))?;
+    let key = issuer.keys.signer(alg).map_err(|e| AppError::Internal(e.to_string()))?;
     let token = jwt::sign(&key, "at+jwt", &claims).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(IssuedAccessToken { token, jti: claims.jti, expires_in: ttl, exp: claims.exp })
 }

@@ -1,5 +1,6 @@
 //! ID tokens (OIDC Core §2, §3.1.3.6).
 
+use crate::tokens::access::Issuer;
 use crate::tokens::grant::Grant;
 use crate::crypto::alg::SigningAlg;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +11,6 @@ use sha2::{Digest, Sha256, Sha512};
 use crate::clock::UnixTime;
 use crate::crypto::jwt;
 use crate::error::AppError;
-use crate::state::AppState;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdTokenClaims {
@@ -47,13 +47,14 @@ pub struct IdTokenFacts<'a> {
     pub access_token: Option<&'a str>,
 }
 
-pub fn issue(state: &AppState, facts: IdTokenFacts<'_>, now: UnixTime) -> Result<String, AppError> {
-    let key = state.keys.signer(state.config.tokens.id_token_alg).map_err(|e| AppError::Internal(e.to_string()))?;
+pub fn issue(issuer: Issuer<'_>, facts: IdTokenFacts<'_>, now: UnixTime) -> Result<String, AppError> {
+    let config = issuer.config;
+    let key = issuer.keys.signer(config.tokens.id_token_alg).map_err(|e| AppError::Internal(e.to_string()))?;
     let claims = IdTokenClaims {
-        iss: state.config.issuer().to_string(),
+        iss: config.issuer().to_string(),
         sub: facts.grant.sub.clone(),
         aud: facts.grant.client_id.clone(),
-        exp: now + state.config.tokens.id_token_ttl.as_secs() as i64,
+        exp: now + config.tokens.id_token_ttl.as_secs() as i64,
         iat: now,
         auth_time: facts.grant.auth_time,
         nonce: facts.nonce.map(str::to_string),

@@ -1,7 +1,7 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
 
 use crate::error::{EndpointError, OAuthError};
-use crate::tokens::access::{self, AccessTokenRequest};
+use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::oauth::authorize::checks::verifier_matches;
 use crate::tokens::code::{self, Redemption, Taken};
 use crate::tokens::refresh::{self, NewRefreshGrant};
@@ -43,9 +43,10 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
 
     let now = state.now();
     let grant = &code.grant;
-    let access = access::issue(state, AccessTokenRequest::for_grant(state, client, grant), now)?;
+    let issuer = Issuer::of(state);
+    let access = access::issue(issuer, AccessTokenRequest::for_grant(&state.config, client, grant), now)?;
     let id_token = if grant.includes("openid") {
-        Some(id::issue(state, IdTokenFacts { grant, nonce: code.nonce.as_deref(), access_token: Some(&access.token) }, now)?)
+        Some(id::issue(issuer, IdTokenFacts { grant, nonce: code.nonce.as_deref(), access_token: Some(&access.token) }, now)?)
     } else {
         None
     };

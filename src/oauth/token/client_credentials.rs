@@ -2,7 +2,7 @@
 
 use crate::oauth::scope::Scopes;
 use crate::error::{EndpointError, OAuthError};
-use crate::tokens::access::{self, AccessTokenRequest};
+use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -19,7 +19,7 @@ pub async fn grant(state: &AppState, client: &Client, req: &ClientCredentialsReq
     let scopes = granted_scopes(client, req.scope.as_deref())?;
     let audience = resources(&req.resources)?;
     let now = state.now();
-    let access = access::issue(state, AccessTokenRequest { audience, ..AccessTokenRequest::for_client(state, client, &client.id, &scopes) }, now)?;
+    let access = access::issue(Issuer::of(state), AccessTokenRequest { audience, ..AccessTokenRequest::for_client(&state.config, client, &client.id, &scopes) }, now)?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

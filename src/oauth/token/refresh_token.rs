@@ -1,7 +1,7 @@
 //! The `refresh_token` grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14).
 
 use crate::error::{EndpointError, OAuthError};
-use crate::tokens::access::{self, AccessTokenRequest};
+use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::oauth::scope::Scopes;
 use crate::tokens::refresh::{self, NewRefreshGrant, Rotation};
 use crate::state::AppState;
@@ -31,8 +31,8 @@ pub async fn grant(state: &AppState, client: &Client, req: &RefreshRequest) -> R
     // Narrowing is allowed for this access token; the family keeps its original scopes.
     let scopes = Scopes::narrowed(&token.scopes, req.scope.as_deref())?;
     let access = access::issue(
-        state,
-        AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(state, client, &token.sub, &scopes) },
+        Issuer::of(state),
+        AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(&state.config, client, &token.sub, &scopes) },
         now,
     )?;
     refresh::record_access_token(state, &token.family_id, &access.jti, access.exp).await?;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::api_keys::{self, Rejection};
 use crate::error::{EndpointError, OAuthError};
-use crate::tokens::access::{self, AccessTokenRequest};
+use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::oauth::scope::Scopes;
 use crate::state::AppState;
 
@@ -44,7 +44,7 @@ pub async fn exchange_api_key(state: &AppState, req: &ExchangeRequest, caller: I
         auth_time: None,
         sid: None,
     };
-    let access = access::issue(state, request, now)?;
+    let access = access::issue(Issuer::of(state), request, now)?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
