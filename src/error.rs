@@ -9,10 +9,79 @@ use crate::oauth::scope::{NarrowError, ScopeError};
 use crate::ui::pages::{render, ErrorPage};
 use crate::store::StoreError;
 
+/// The error codes sesame answers with (RFC 6749 §4.1.2.1 and §5.2, RFC 8707, OIDC Core
+/// §3.1.2.6), each with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    InvalidTarget,
+    AccessDenied,
+    LoginRequired,
+    ConsentRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    /// Not an RFC code: an API key over its per-minute limit (429, with Retry-After).
+    RateLimited,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RateLimited => "rate_limited",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::AccessDenied => StatusCode::FORBIDDEN,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An RFC 6749 §5.2 error (and its relatives from RFC 6750, 7009, 8693, OIDC).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub description: String,
     /// Set for `invalid_client` when the client tried HTTP Basic authentication.
     pub basic_challenge: bool,
@@ -21,29 +90,29 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    pub fn new(code: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self { code, description: description.into(), basic_challenge: false, retry_after: None }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", d)
+        Self::new(ErrorCode::InvalidRequest, d)
     }
     pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new("invalid_client", d)
+        Self::new(ErrorCode::InvalidClient, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", d)
+        Self::new(ErrorCode::InvalidGrant, d)
     }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", d)
+        Self::new(ErrorCode::InvalidScope, d)
     }
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", d)
+        Self::new(ErrorCode::UnauthorizedClient, d)
     }
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", d)
+        Self::new(ErrorCode::UnsupportedGrantType, d)
     }
     pub fn rate_limited(retry_after: u64) -> Self {
-        Self { retry_after: Some(retry_after), ..Self::new("rate_limited", "too many requests; retry later") }
+        Self { retry_after: Some(retry_after), ..Self::new(ErrorCode::RateLimited, "too many requests; retry later") }
     }
 
     pub fn with_basic_challenge(mut self) -> Self {
@@ -52,14 +121,7 @@ impl OAuthError {
     }
 
     pub fn status(&self) -> StatusCode {
-        match self.code {
-            "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
-            "insufficient_scope" | "access_denied" => StatusCode::FORBIDDEN,
-            "slow_down" | "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        }
+        self.code.status()
     }
 }
 
@@ -71,14 +133,14 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code, error_description: &self.description };
+        let body = ErrorBody { error: self.code.as_str(), error_description: &self.description };
         let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         no_store(headers);
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if self.code == "invalid_client" && self.basic_challenge {
+        if self.code == ErrorCode::InvalidClient && self.basic_challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
         }
         response
@@ -106,9 +168,9 @@ impl IntoResponse for AppError {
         let unavailable = matches!(self, AppError::Store(StoreError::Unavailable(_)));
         tracing::error!(error = %self, "request failed");
         let err = if unavailable {
-            OAuthError::new("temporarily_unavailable", "the service is temporarily unavailable")
+            OAuthError::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable")
         } else {
-            OAuthError::new("server_error", "the server could not complete the request")
+            OAuthError::new(ErrorCode::ServerError, "the server could not complete the request")
         };
         err.into_response()
     }

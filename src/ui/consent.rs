@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::login::client_name;
 use super::pages::{error_page, render, scope_description, ConsentPage};
-use crate::error::{OAuthError, PageError};
+use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::authorize::respond::{self, ReplyTo};
 use crate::oauth::authorize::{current_user, expired_page, pending};
 use crate::paths;
@@ -68,7 +68,7 @@ pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, Form(f
         "deny" => {
             pending::remove(&state, &form.req).await?;
             let reply = ReplyTo { redirect_uri: &p.redirect_uri, state: p.state.as_deref(), mode: p.response_mode, issuer: state.config.issuer() };
-            Ok(respond::error(&reply, &OAuthError::new("access_denied", "the user denied the request")))
+            Ok(respond::error(&reply, &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request")))
         }
         _ => Ok(error_page("Invalid form", "Choose allow or deny.")),
     }

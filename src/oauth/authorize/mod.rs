@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use self::pending::PendingAuthorization;
 use self::respond::ReplyTo;
-use crate::error::{AppError, OAuthError, PageError};
+use crate::error::{AppError, ErrorCode, OAuthError, PageError};
 use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::clock::UnixTime;
@@ -72,14 +72,14 @@ async fn start(state: &AppState, cookie: &SessionCookie, raw: &[u8], now: UnixTi
 fn validate(client: &Client, params: &HashMap<String, String>, redirect_uri: &str, now: UnixTime) -> Result<PendingAuthorization, OAuthError> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if get("request").is_some() {
-        return Err(OAuthError::new("request_not_supported", "request objects are not supported"));
+        return Err(OAuthError::new(ErrorCode::RequestNotSupported, "request objects are not supported"));
     }
     if get("request_uri").is_some() {
-        return Err(OAuthError::new("request_uri_not_supported", "request_uri is not supported"));
+        return Err(OAuthError::new(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
     }
     match get("response_type") {
         Some("code") => {}
-        Some(other) => return Err(OAuthError::new("unsupported_response_type", format!("response_type `{other}` is not supported; use code"))),
+        Some(other) => return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, format!("response_type `{other}` is not supported; use code"))),
         None => return Err(OAuthError::invalid_request("response_type is required")),
     }
     if !client.allows_grant(crate::oauth::grant_type::GrantType::AuthorizationCode) {
@@ -161,8 +161,8 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: 
         Step::Issue => None,
         Step::Login => Some(paths::LOGIN),
         Step::Consent => Some(paths::CONSENT),
-        Step::LoginRequired => return Ok(respond::error(&reply, &OAuthError::new("login_required", "the user must sign in"))),
-        Step::ConsentRequired => return Ok(respond::error(&reply, &OAuthError::new("consent_required", "the user must allow this application"))),
+        Step::LoginRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::LoginRequired, "the user must sign in"))),
+        Step::ConsentRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::ConsentRequired, "the user must allow this application"))),
     };
     if let Some(page) = next {
         let id = id.unwrap_or_else(pending::new_id);

@@ -20,7 +20,7 @@ pub fn success<'a>(to: &ReplyTo<'a>, code: &'a str) -> Response {
 }
 
 pub fn error<'a>(to: &ReplyTo<'a>, err: &'a OAuthError) -> Response {
-    send(to, vec![("error", err.code), ("error_description", &err.description)])
+    send(to, vec![("error", err.code.as_str()), ("error_description", &err.description)])
 }
 
 fn send<'a>(to: &ReplyTo<'a>, mut params: Vec<(&'a str, &'a str)>) -> Response {

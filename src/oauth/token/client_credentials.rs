@@ -1,7 +1,7 @@
 //! The `client_credentials` grant (RFC 6749 §4.4), with RFC 8707 resource indicators.
 
 use crate::oauth::scope::Scopes;
-use crate::error::{EndpointError, OAuthError};
+use crate::error::{EndpointError, ErrorCode, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::state::AppState;
 use crate::store::Client;
@@ -51,7 +51,7 @@ pub fn resources(list: &[String]) -> Result<Vec<String>, OAuthError> {
     list.iter()
         .map(|r| match url::Url::parse(r) {
             Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() => Ok(r.clone()),
-            _ => Err(OAuthError::new("invalid_target", format!("resource `{r}` must be an absolute URI without a fragment"))),
+            _ => Err(OAuthError::new(ErrorCode::InvalidTarget, format!("resource `{r}` must be an absolute URI without a fragment"))),
         })
         .collect()
 }
