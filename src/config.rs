@@ -404,6 +404,12 @@ impl Config {
         self.issuer.trim_end_matches('/')
     }
 
+    /// A cookie's name as sent: `__Host-` prefixed when the issuer is https, so the cookie is
+    /// bound to this host, its whole path, and secure transport (RFC 6265bis §4.1.3.2).
+    pub fn cookie_name(&self, base: &str) -> String {
+        if self.issuer_is_https() { format!("__Host-{base}") } else { base.to_string() }
+    }
+
     pub fn issuer_is_https(&self) -> bool {
         self.issuer.starts_with("https://")
     }
@@ -505,6 +511,14 @@ mod tests {
         c.keys.prepublish = Duration::from_secs(60);
         c.keys.jwks_max_age = Duration::from_secs(300);
         assert!(c.validate().unwrap_err().to_string().contains("jwks_max_age"));
+    }
+
+    #[test]
+    fn cookies_get_the_host_prefix_on_https() {
+        let mut c = Config::default();
+        assert_eq!(c.cookie_name("sesame_session"), "sesame_session", "plain http on loopback cannot use __Host-");
+        c.issuer = "https://sso.example.com".into();
+        assert_eq!(c.cookie_name("sesame_session"), "__Host-sesame_session");
     }
 
     #[test]

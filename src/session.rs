@@ -49,7 +49,7 @@ impl FromRequestParts<AppState> for SessionCookie {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self(cookie_value(&parts.headers, &state.config.session.cookie_name).map(str::to_string)))
+        Ok(Self(cookie_value(&parts.headers, &state.config.cookie_name(&state.config.session.cookie_name)).map(str::to_string)))
     }
 }
 
@@ -121,10 +121,17 @@ pub async fn end_presented(state: &AppState, cookie: &SessionCookie) -> Result<(
     Ok(())
 }
 
-fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+/// A `HttpOnly; SameSite=Lax; Path=/` cookie (`Secure` and `__Host-` on https); without
+/// `max_age`, it lasts as long as the browser session.
+pub fn cookie_header(state: &AppState, base_name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     let secure = if state.config.issuer_is_https() { "; Secure" } else { "" };
-    let text = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", state.config.session.cookie_name);
+    let max_age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let text = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax{max_age}{secure}", state.config.cookie_name(base_name));
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
+}
+
+fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    cookie_header(state, &state.config.session.cookie_name, value, Some(max_age))
 }
 
 pub fn set_cookie(state: &AppState, secret: &str) -> HeaderValue {

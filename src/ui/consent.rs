@@ -11,7 +11,8 @@ use super::login::client_name;
 use super::pages::{error_page, render, scope_description, ConsentPage};
 use crate::error::{ErrorCode, OAuthError, PageError};
 use crate::oauth::authorize::respond::{self, ReplyTo};
-use crate::oauth::authorize::{current_user, expired_page, pending};
+use crate::oauth::authorize::pending::BrowserCookie;
+use crate::oauth::authorize::{current_user, expired_page, other_browser_page, pending};
 use crate::paths;
 use crate::session::SessionCookie;
 use crate::state::AppState;
@@ -31,9 +32,12 @@ pub struct ConsentForm {
     decision: String,
 }
 
-pub async fn show(State(state): State<AppState>, cookie: SessionCookie, Query(q): Query<ConsentQuery>) -> Result<Response, PageError> {
+pub async fn show(State(state): State<AppState>, cookie: SessionCookie, browser: BrowserCookie, Query(q): Query<ConsentQuery>) -> Result<Response, PageError> {
     let now = state.now();
     let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
+    if !p.started_in(&browser) {
+        return Ok(other_browser_page(&state));
+    }
     let Some((_, user)) = current_user(&state, &cookie, now).await? else {
         // The session ended meanwhile: back through the flow, which asks for a login.
         return Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, q.req)));
@@ -43,9 +47,12 @@ pub async fn show(State(state): State<AppState>, cookie: SessionCookie, Query(q)
     Ok(render(StatusCode::OK, &ConsentPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username: &user.username, scopes }))
 }
 
-pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
+pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, browser: BrowserCookie, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
     let now = state.now();
     let Some(mut p) = pending::load(&state, &form.req).await? else { return Ok(expired_page()) };
+    if !p.started_in(&browser) {
+        return Ok(other_browser_page(&state));
+    }
     if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
         return Ok(error_page("Invalid form", "The consent form was not sent by this page. Go back and try again."));
     }
@@ -61,7 +68,7 @@ pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, Form(f
                 }
             }
             state.durable.save_consent(&user.sub, &p.client_id, &granted, now).await?;
-            p.consented = true;
+            p.consented_by = Some(user.sub.clone());
             pending::save(&state, &form.req, &p).await?;
             Ok(respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req)))
         }

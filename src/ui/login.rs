@@ -14,7 +14,8 @@ use super::pages::{render, LoginPage};
 use crate::session::{self, SessionCookie};
 use crate::error::{AppError, PageError};
 use crate::net::ClientIp;
-use crate::oauth::authorize::{expired_page, pending, respond};
+use crate::oauth::authorize::pending::BrowserCookie;
+use crate::oauth::authorize::{expired_page, other_browser_page, pending, respond};
 use crate::paths;
 use crate::state::AppState;
 
@@ -38,8 +39,11 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Result<Response, PageError> {
+pub async fn show(State(state): State<AppState>, browser: BrowserCookie, Query(q): Query<LoginQuery>) -> Result<Response, PageError> {
     let Some(p) = pending::load(&state, &q.req).await? else { return Ok(expired_page()) };
+    if !p.started_in(&browser) {
+        return Ok(other_browser_page(&state));
+    }
     let client_name = client_name(&state, &p.client_id).await?;
     let username = p.login_hint.as_deref().unwrap_or("");
     Ok(render(StatusCode::OK, &LoginPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username, error: None }))
@@ -47,12 +51,17 @@ pub async fn show(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
 
 /// Failures are throttled per account and per caller address: behind a trusted proxy, the
 /// browser's address from `X-Forwarded-For`, not the proxy's (which all users would share).
-pub async fn submit(State(state): State<AppState>, ClientIp(ip): ClientIp, cookie: SessionCookie, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
-    Ok(submit_inner(&state, ip, &cookie, form).await?)
+/// Only the browser that started the sign-in may post it: a cross-site form (login CSRF, signing
+/// the victim in as the attacker) carries no binding cookie and is refused.
+pub async fn submit(State(state): State<AppState>, ClientIp(ip): ClientIp, cookie: SessionCookie, browser: BrowserCookie, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+    Ok(submit_inner(&state, ip, &cookie, &browser, form).await?)
 }
 
-async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, form: LoginForm) -> Result<Response, AppError> {
+async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, browser: &BrowserCookie, form: LoginForm) -> Result<Response, AppError> {
     let Some(mut p) = pending::load(state, &form.req).await? else { return Ok(expired_page()) };
+    if !p.started_in(browser) {
+        return Ok(other_browser_page(state));
+    }
     if !bool::from(form.csrf.as_bytes().ct_eq(p.csrf.as_bytes())) {
         return Ok(super::pages::error_page("Invalid form", "The sign-in form was not sent by this page. Go back and try again."));
     }

@@ -83,7 +83,8 @@ async fn session_cookie_is_fresh_httponly_and_lax() {
     let browser = Browser::new();
     let res = browser.get(&authorize_url(&server, &app, &pkce(), &[])).await;
     let page = browser.get(&absolute(&server, &location(&res))).await.text().await.unwrap();
-    let planted = "sesame_session=planted-by-attacker";
+    // Beside this browser's own cookies, one an attacker planted (a session id they know).
+    let planted = format!("{}; sesame_session=planted-by-attacker", browser.cookies_for(&server.url("/login")));
     let res = browser
         .http
         .post(server.url("/login"))

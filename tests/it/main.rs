@@ -13,6 +13,8 @@
 
 mod support;
 
+mod attacks;
+
 // Endpoints.
 mod admin_api;
 mod authorize;
@@ -77,6 +79,7 @@ fn main() {
         ("keys", keys::tests),
         ("readiness", readiness::tests),
         ("stores", stores::tests),
+        ("attacks", attacks::tests),
     ];
     let mut trials = Vec::new();
     for (module, register) in modules {

@@ -25,6 +25,8 @@ pub enum Step {
 pub struct Facts<'a> {
     /// When the browser's session signed in; `None` without a usable session.
     pub session_auth_time: Option<UnixTime>,
+    /// Who that session is; consent given in this request counts only for that user.
+    pub session_sub: Option<&'a str>,
     /// Scopes the user allowed this client before. Only read when consent can be needed
     /// (`consent_needs_record`); anything less than the truth leads to asking, never to skipping.
     pub consented_scopes: &'a [String],
@@ -33,9 +35,9 @@ pub struct Facts<'a> {
     pub now: UnixTime,
 }
 
-/// Whether `decide` will read the user's consent record (so the caller need not load it).
-pub fn consent_needs_record(pending: &PendingAuthorization, first_party: bool) -> bool {
-    !first_party && !pending.consented
+/// Whether `decide` will read `sub`'s consent record (so the caller need not load it).
+pub fn consent_needs_record(pending: &PendingAuthorization, first_party: bool, sub: Option<&str>) -> bool {
+    !first_party && (sub.is_none() || pending.consented_by.as_deref() != sub)
 }
 
 pub fn decide(pending: &PendingAuthorization, facts: Facts<'_>) -> Step {
@@ -48,7 +50,7 @@ pub fn decide(pending: &PendingAuthorization, facts: Facts<'_>) -> Step {
     if !signed_in_here && (pending.prompt.login || too_old) {
         return if pending.prompt.none { Step::LoginRequired } else { Step::Login };
     }
-    if consent_needs_record(pending, facts.first_party) {
+    if consent_needs_record(pending, facts.first_party, facts.session_sub) {
         let covered = pending.scopes.iter().all(|s| facts.consented_scopes.contains(s));
         if pending.prompt.consent || !covered {
             return if pending.prompt.none { Step::ConsentRequired } else { Step::Consent };
@@ -80,8 +82,13 @@ mod tests {
             created_at: NOW - 30,
             csrf: "c".into(),
             logged_in_at: None,
-            consented: false,
+            consented_by: None,
+            browser: String::new(),
         }
+    }
+
+    fn pending_with_consent(prompt: &str, by: &str) -> PendingAuthorization {
+        PendingAuthorization { consented_by: Some(by.into()), ..pending(prompt, None) }
     }
 
     fn scopes(list: &[&str]) -> Vec<String> {
@@ -89,7 +96,7 @@ mod tests {
     }
 
     fn facts(session: Option<UnixTime>, consented: &[String]) -> Facts<'_> {
-        Facts { session_auth_time: session, consented_scopes: consented, first_party: false, now: NOW }
+        Facts { session_auth_time: session, session_sub: session.map(|_| "alice"), consented_scopes: consented, first_party: false, now: NOW }
     }
 
     #[test]
@@ -144,14 +151,19 @@ mod tests {
         let none: Vec<String> = vec![];
         let session = Some(NOW - 10);
         let mut p = pending("consent", None);
-        p.consented = true;
+        p.consented_by = Some("alice".into());
         assert_eq!(decide(&p, facts(session, &none)), Step::Issue, "no loop after allowing");
+        let mallory = Facts { session_sub: Some("mallory"), ..facts(session, &none) };
+        assert_eq!(decide(&p, mallory), Step::Consent, "alice's consent in this request is not mallory's");
+        let mallory_none = Facts { session_sub: Some("mallory"), ..facts(session, &none) };
+        assert_eq!(decide(&pending_with_consent("none consent", "alice"), mallory_none), Step::ConsentRequired);
         let first_party = Facts { first_party: true, ..facts(session, &none) };
         assert_eq!(decide(&pending("", None), first_party), Step::Issue);
         assert_eq!(decide(&pending("consent", None), first_party), Step::Issue);
-        assert!(!consent_needs_record(&pending("", None), true));
-        assert!(!consent_needs_record(&p, false));
-        assert!(consent_needs_record(&pending("", None), false));
+        assert!(!consent_needs_record(&pending("", None), true, Some("alice")));
+        assert!(!consent_needs_record(&p, false, Some("alice")));
+        assert!(consent_needs_record(&p, false, Some("mallory")));
+        assert!(consent_needs_record(&pending("", None), false, Some("alice")));
     }
 
     #[test]

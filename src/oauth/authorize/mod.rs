@@ -26,12 +26,13 @@ use crate::store::{Client, User};
 use crate::ui::pages::error_page;
 use crate::session::{self, LoadedSession, SessionCookie};
 use decide::{decide, Facts, Step};
+use pending::BrowserCookie;
 
-pub async fn authorize_get(State(state): State<AppState>, cookie: SessionCookie, RawQuery(query): RawQuery) -> Result<Response, PageError> {
-    Ok(start(&state, &cookie, query.unwrap_or_default().as_bytes(), state.now()).await?)
+pub async fn authorize_get(State(state): State<AppState>, cookie: SessionCookie, browser: BrowserCookie, RawQuery(query): RawQuery) -> Result<Response, PageError> {
+    Ok(start(&state, &cookie, &browser, query.unwrap_or_default().as_bytes(), state.now()).await?)
 }
 
-pub async fn authorize_post(State(state): State<AppState>, cookie: SessionCookie, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+pub async fn authorize_post(State(state): State<AppState>, cookie: SessionCookie, browser: BrowserCookie, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -39,11 +40,11 @@ pub async fn authorize_post(State(state): State<AppState>, cookie: SessionCookie
     if !is_form {
         return Ok(error_page("Invalid request", "The authorization request must be a form post."));
     }
-    Ok(start(&state, &cookie, &body, state.now()).await?)
+    Ok(start(&state, &cookie, &browser, &body, state.now()).await?)
 }
 
 /// The whole request is decided at one instant, `now`.
-async fn start(state: &AppState, cookie: &SessionCookie, raw: &[u8], now: UnixTime) -> Result<Response, AppError> {
+async fn start(state: &AppState, cookie: &SessionCookie, browser: &BrowserCookie, raw: &[u8], now: UnixTime) -> Result<Response, AppError> {
     let params = match parse_unique(raw) {
         Ok(p) => p,
         Err(e) => return Ok(error_page("Invalid request", &e.description)),
@@ -64,7 +65,7 @@ async fn start(state: &AppState, cookie: &SessionCookie, raw: &[u8], now: UnixTi
     let mode = checks::response_mode(get("response_mode")).unwrap_or(checks::ResponseMode::Query);
     let reply = ReplyTo { redirect_uri: &redirect_uri, state: get("state"), mode, issuer: state.config.issuer() };
     match validate(&client, &params, &redirect_uri, now) {
-        Ok(pending) => proceed(state, cookie, &client, None, pending, now).await,
+        Ok(pending) => proceed(state, cookie, browser, &client, None, pending, now).await,
         Err(err) => Ok(respond::error(&reply, &err)),
     }
 }
@@ -105,7 +106,8 @@ fn validate(client: &Client, params: &HashMap<String, String>, redirect_uri: &st
         created_at: now,
         csrf: crate::crypto::secrets::random_token(24),
         logged_in_at: None,
-        consented: false,
+        consented_by: None,
+        browser: String::new(),
     })
 }
 
@@ -115,18 +117,28 @@ pub struct ResumeQuery {
 }
 
 /// Where the login and consent pages send the browser back to.
-pub async fn resume(State(state): State<AppState>, cookie: SessionCookie, Query(q): Query<ResumeQuery>) -> Result<Response, PageError> {
+pub async fn resume(State(state): State<AppState>, cookie: SessionCookie, browser: BrowserCookie, Query(q): Query<ResumeQuery>) -> Result<Response, PageError> {
     let Some(pending) = pending::load(&state, &q.req).await? else {
         return Ok(expired_page());
     };
+    if !pending.started_in(&browser) {
+        return Ok(other_browser_page(&state));
+    }
     let Some(client) = state.client(&pending.client_id).await? else {
         return Ok(error_page("Unknown application", "The application is no longer registered."));
     };
-    Ok(proceed(&state, &cookie, &client, Some(q.req.clone()), pending, state.now()).await?)
+    Ok(proceed(&state, &cookie, &browser, &client, Some(q.req.clone()), pending, state.now()).await?)
 }
 
 pub fn expired_page() -> Response {
     error_page("Sign-in expired", "This sign-in took too long or was already completed.")
+}
+
+/// A step of a sign-in that this browser did not start (a forwarded link, a cross-site form):
+/// refused, so no one completes a sign-in or consent someone else began.
+pub fn other_browser_page(state: &AppState) -> Response {
+    state.metrics.security_event("pending_request_other_browser");
+    error_page("Start again", "This sign-in was started in another browser or window. Go back to the application and sign in again.")
 }
 
 /// The live session and its user, when both are usable.
@@ -139,7 +151,7 @@ pub async fn current_user(state: &AppState, cookie: &SessionCookie, now: UnixTim
 }
 
 /// Decides what the user must do next: sign in, consent, or nothing (a code is issued).
-async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: Option<String>, pending: PendingAuthorization, now: UnixTime) -> Result<Response, AppError> {
+async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCookie, client: &Client, id: Option<String>, mut pending: PendingAuthorization, now: UnixTime) -> Result<Response, AppError> {
     let reply = ReplyTo {
         redirect_uri: &pending.redirect_uri,
         state: pending.state.as_deref(),
@@ -148,11 +160,12 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: 
     };
     let current = current_user(state, cookie, now).await?;
     let consented = match &current {
-        Some((_, user)) if decide::consent_needs_record(&pending, client.first_party) => state.durable.consented_scopes(&user.sub, &client.id).await?,
+        Some((_, user)) if decide::consent_needs_record(&pending, client.first_party, Some(&user.sub)) => state.durable.consented_scopes(&user.sub, &client.id).await?,
         _ => Vec::new(),
     };
     let facts = Facts {
         session_auth_time: current.as_ref().map(|(s, _)| s.session.auth_time),
+        session_sub: current.as_ref().map(|(_, u)| u.sub.as_str()),
         consented_scopes: &consented,
         first_party: client.first_party,
         now,
@@ -165,9 +178,15 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, client: &Client, id: 
         Step::ConsentRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::ConsentRequired, "the user must allow this application"))),
     };
     if let Some(page) = next {
+        // A new pending request belongs to this browser from now on (resumed ones already do).
+        let set_cookie = if id.is_none() { pending.bind_to(state, browser) } else { None };
         let id = id.unwrap_or_else(pending::new_id);
         pending::save(state, &id, &pending).await?;
-        return Ok(respond::redirect(&format!("{page}?req={id}")));
+        let mut response = respond::redirect(&format!("{page}?req={id}"));
+        if let Some(c) = set_cookie {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+        return Ok(response);
     }
     let Some((loaded, user)) = current else { return Err(AppError::Internal("decided to issue without a session".into())) };
     if let Some(id) = &id {

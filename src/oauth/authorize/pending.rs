@@ -2,14 +2,21 @@
 //! ephemeral store under a random id that travels through the pages. Only the id travels:
 //! what the client asked is read back from the store, never from the browser again.
 
+use std::convert::Infallible;
 use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use subtle::ConstantTimeEq;
 
 use serde::{Deserialize, Serialize};
 
 use super::checks::{Prompt, ResponseMode};
 use crate::clock::UnixTime;
-use crate::crypto::secrets::{hash_hex, random_token};
+use crate::crypto::secrets::{generate_secret, hash_hex, random_token};
 use crate::error::AppError;
+use crate::session::{cookie_header, cookie_value};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,8 +38,46 @@ pub struct PendingAuthorization {
     pub csrf: String,
     /// Set when the user signed in during this request (so `prompt=login` does not loop).
     pub logged_in_at: Option<UnixTime>,
-    /// Set when the user allowed this request on the consent page.
-    pub consented: bool,
+    /// Who allowed this request on the consent page: that user's consent, no one else's.
+    #[serde(default)]
+    pub consented_by: Option<String>,
+    /// SHA-256 of the browser binding this request started in (`BrowserCookie`): every later
+    /// step must come from the same browser, so a link to it is useless to anyone else.
+    #[serde(default)]
+    pub browser: String,
+}
+
+/// The cookie that binds pending requests to the browser that started them.
+pub const BROWSER_COOKIE: &str = "sesame_browser";
+
+/// The browser binding the request carried, if any.
+#[derive(Debug, Clone, Default)]
+pub struct BrowserCookie(pub Option<String>);
+
+impl FromRequestParts<AppState> for BrowserCookie {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(cookie_value(&parts.headers, &state.config.cookie_name(BROWSER_COOKIE)).map(str::to_string)))
+    }
+}
+
+impl PendingAuthorization {
+    /// Whether this browser started the request (constant-time on the binding's hash).
+    pub fn started_in(&self, browser: &BrowserCookie) -> bool {
+        let Some(secret) = &browser.0 else { return false };
+        !self.browser.is_empty() && bool::from(hash_hex(secret).as_bytes().ct_eq(self.browser.as_bytes()))
+    }
+
+    /// Binds the request to this browser; returns the `Set-Cookie` when the browser had none.
+    pub fn bind_to(&mut self, state: &AppState, browser: &BrowserCookie) -> Option<HeaderValue> {
+        let (secret, fresh) = match &browser.0 {
+            Some(s) => (s.clone(), false),
+            None => (generate_secret(), true),
+        };
+        self.browser = hash_hex(&secret);
+        fresh.then(|| cookie_header(state, BROWSER_COOKIE, &secret, None))
+    }
 }
 
 fn key(id: &str) -> String {

@@ -17,6 +17,7 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct Browser {
     pub http: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
 }
 
 impl Browser {
@@ -24,10 +25,16 @@ impl Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .cookie_provider(jar)
+            .cookie_provider(jar.clone())
             .build()
             .unwrap();
-        Self { http }
+        Self { http, jar }
+    }
+
+    /// The `Cookie` header this browser would send to `url`.
+    pub fn cookies_for(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar.cookies(&url.parse().unwrap()).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
     }
 
     pub async fn get(&self, url: &str) -> reqwest::Response {

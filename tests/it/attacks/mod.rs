@@ -1,0 +1,10 @@
+//! The adversarial suite: attacks on the running server, as an outsider would make them. Each
+//! test fails without the defence it names.
+
+pub mod browser_binding;
+
+use crate::support::harness::Tests;
+
+pub fn tests(t: &mut Tests) {
+    browser_binding::tests(t);
+}
