@@ -1,11 +1,15 @@
 //! Every route in one table.
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::paths::*;
 use crate::state::AppState;
 use crate::{admin, metrics, oauth, oidc, ops, ui};
+
+/// The largest request body any route reads (413 beyond it).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -31,6 +35,8 @@ pub fn app(state: AppState) -> Router {
         .route(ADMIN_API_KEY_TEST, post(admin::http::test))
         .route(ADMIN_API_KEY_REVOKE, post(admin::http::revoke))
         .route(ADMIN_API_KEY_ROTATE, post(admin::http::rotate))
+        // No endpoint takes more: form bodies, assertions and admin JSON fit with room to spare.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)
 }

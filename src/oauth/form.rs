@@ -9,9 +9,6 @@ use axum::http::header;
 
 use crate::error::OAuthError;
 
-/// Largest form body accepted; assertions and tokens fit with room to spare.
-const MAX_FORM_BYTES: usize = 64 * 1024;
-
 #[derive(Debug, Default, Clone)]
 pub struct OAuthForm {
     params: HashMap<String, String>,
@@ -70,10 +67,11 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         if !is_form {
             return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
         }
-        let body = Bytes::from_request(req, state).await.map_err(|_| OAuthError::invalid_request("unreadable request body"))?;
-        if body.len() > MAX_FORM_BYTES {
-            return Err(OAuthError::invalid_request("request body too large"));
-        }
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            // The router's body limit (`routes::MAX_BODY_BYTES`) stops reading at the bound.
+            let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            OAuthError::invalid_request(if too_large { "request body too large" } else { "unreadable request body" })
+        })?;
         Self::parse(&body)
     }
 }

@@ -5,6 +5,31 @@ use crate::oauth::grant_type::GrantType;
 use crate::oauth::scope::Scopes;
 use crate::store::Client;
 
+/// The largest authorization request read at all (query string or form body): a request is
+/// stored while the user signs in, so its size is bounded before anything else.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+
+/// Each parameter's longest accepted value, in bytes; the rest may not exceed `DEFAULT_MAX`.
+/// `code_challenge` is exact: S256 is 43 base64url characters (RFC 7636 §4.2).
+pub const LIMITS: [(&str, usize); 7] = [
+    ("client_id", 128),
+    ("redirect_uri", 2048),
+    ("state", 1024),
+    ("nonce", 512),
+    ("login_hint", 256),
+    ("scope", 1024),
+    ("code_challenge", 43),
+];
+const DEFAULT_MAX: usize = 256;
+
+/// The first parameter longer than its limit, if any.
+pub fn oversized<'a>(params: impl IntoIterator<Item = (&'a String, &'a String)>) -> Option<&'a str> {
+    params
+        .into_iter()
+        .find(|(k, v)| v.len() > LIMITS.iter().find(|(name, _)| name == k).map_or(DEFAULT_MAX, |(_, max)| *max))
+        .map(|(k, _)| k.as_str())
+}
+
 /// Exact string comparison against the registered URIs (RFC 9700 §4.1.3). When the request
 /// omits it, the client's only registered URI is used; with several registered, it is required.
 pub fn redirect_uri<'a>(client: &'a Client, requested: Option<&'a str>) -> Result<&'a str, &'static str> {

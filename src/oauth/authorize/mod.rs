@@ -45,6 +45,10 @@ pub async fn authorize_post(State(state): State<AppState>, cookie: SessionCookie
 
 /// The whole request is decided at one instant, `now`.
 async fn start(state: &AppState, cookie: &SessionCookie, browser: &BrowserCookie, raw: &[u8], now: UnixTime) -> Result<Response, AppError> {
+    if raw.len() > checks::MAX_REQUEST_BYTES {
+        state.metrics.security_event("authorize_request_too_large");
+        return Ok(error_page("Invalid request", "The authorization request is too large."));
+    }
     let params = match parse_unique(raw) {
         Ok(p) => p,
         Err(e) => return Ok(error_page("Invalid request", &e.description)),
@@ -63,7 +67,14 @@ async fn start(state: &AppState, cookie: &SessionCookie, browser: &BrowserCookie
     };
     // 2. Everything else is answered at the redirect URI.
     let mode = checks::response_mode(get("response_mode")).unwrap_or(checks::ResponseMode::Query);
-    let reply = ReplyTo { redirect_uri: &redirect_uri, state: get("state"), mode, issuer: state.config.issuer() };
+    // An oversized `state` is not echoed back: the client learns the request was refused.
+    let oversized = checks::oversized(&params);
+    let echo_state = get("state").filter(|_| oversized != Some("state"));
+    let reply = ReplyTo { redirect_uri: &redirect_uri, state: echo_state, mode, issuer: state.config.issuer() };
+    if let Some(name) = oversized {
+        state.metrics.security_event("authorize_parameter_too_long");
+        return Ok(respond::error(&reply, &OAuthError::invalid_request(format!("`{name}` is too long"))));
+    }
     match validate(&client, &params, &redirect_uri, now) {
         Ok(pending) => proceed(state, cookie, browser, &client, None, pending, now).await,
         Err(err) => Ok(respond::error(&reply, &err)),

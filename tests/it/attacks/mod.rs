@@ -2,9 +2,11 @@
 //! test fails without the defence it names.
 
 pub mod browser_binding;
+pub mod oversized;
 
 use crate::support::harness::Tests;
 
 pub fn tests(t: &mut Tests) {
     browser_binding::tests(t);
+    oversized::tests(t);
 }
