@@ -72,7 +72,11 @@ async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, brow
     let account_key = format!("loginfail:acct:{}", form.username.to_lowercase());
     let ip_key = format!("loginfail:ip:{ip}");
     let limits = &state.config.login;
-    if count(state, &account_key).await? >= limits.max_failures_per_account || count(state, &ip_key).await? >= limits.max_failures_per_ip {
+    // Each attempt takes its place in both counters before the password is checked, atomically,
+    // so parallel guesses cannot all slip under the limit; a success gives them back.
+    let by_account = state.ephemeral.incr(&account_key, limits.failure_window).await?;
+    let by_ip = state.ephemeral.incr(&ip_key, limits.failure_window).await?;
+    if by_account > limits.max_failures_per_account || by_ip > limits.max_failures_per_ip {
         state.metrics.security_event("login_throttled");
         return Ok(page(StatusCode::TOO_MANY_REQUESTS, THROTTLED));
     }
@@ -80,13 +84,12 @@ async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, brow
     let hash = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.as_str());
     let ok = state.passwords.verify(&form.password, hash).await.map_err(|e| AppError::Internal(e.to_string()))?;
     let Some(user) = user.filter(|_| ok) else {
-        state.ephemeral.incr(&account_key, limits.failure_window).await?;
-        state.ephemeral.incr(&ip_key, limits.failure_window).await?;
         state.metrics.security_event("login_failed");
         tracing::info!(%ip, "failed sign-in");
         return Ok(page(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS));
     };
     state.ephemeral.delete(&account_key).await?;
+    state.ephemeral.add(&ip_key, -1, limits.failure_window).await?;
     // A fresh session id at every login: a session id planted before login is worthless.
     session::end_presented(state, cookie).await?;
     let fresh = session::create(state, &user.sub, &["pwd"], state.now()).await?;
@@ -95,10 +98,6 @@ async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, brow
     let mut response = respond::redirect(&format!("{}?req={}", paths::AUTHORIZE_RESUME, form.req));
     response.headers_mut().insert(header::SET_COOKIE, session::set_cookie(state, &fresh.secret));
     Ok(response)
-}
-
-async fn count(state: &AppState, key: &str) -> Result<i64, AppError> {
-    Ok(state.ephemeral.get(key).await?.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()).unwrap_or(0))
 }
 
 pub async fn client_name(state: &AppState, client_id: &str) -> Result<String, AppError> {

@@ -56,6 +56,8 @@ async fn ephemeral_store_contract(kind: EphemeralKind) {
     assert_eq!(store.incr("n", ttl).await.unwrap(), 2);
     assert_eq!(store.incr("n", ttl).await.unwrap(), 3);
     assert_eq!(store.get("n").await.unwrap().as_deref(), Some(&b"3"[..]), "{kind:?}: a counter reads as its decimal value");
+    assert_eq!(store.add("n", -1, ttl).await.unwrap(), 2, "{kind:?}: a counter can be given back");
+    assert_eq!(store.add("fresh", -1, ttl).await.unwrap(), -1, "{kind:?}: a new counter starts at its delta");
 
     // Binary values survive as they are.
     let binary: Vec<u8> = (0..=255).collect();

@@ -98,15 +98,15 @@ impl Ephemeral for MemoryStore {
         Ok(())
     }
 
-    async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<i64> {
+    async fn add(&self, key: &str, delta: i64, ttl: Duration) -> StoreResult<i64> {
         Ok(self.with(|inner, now| {
             if let Some(entry) = inner.live(key, now) {
-                let count = parse_count(&entry.value) + 1;
+                let count = parse_count(&entry.value) + delta;
                 entry.value = count.to_string().into_bytes();
                 count
             } else {
-                inner.insert(key, b"1".to_vec(), now + ttl, now);
-                1
+                inner.insert(key, delta.to_string().into_bytes(), now + ttl, now);
+                delta
             }
         }))
     }

@@ -20,8 +20,13 @@ pub trait Ephemeral: Send + Sync {
     async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
     async fn delete(&self, key: &str) -> StoreResult<()>;
-    /// Adds one and returns the new count; the first increment starts the TTL.
-    async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<i64>;
+    /// Adds `delta` (which may be negative) and returns the new count, atomically; the write
+    /// that creates the counter starts its TTL.
+    async fn add(&self, key: &str, delta: i64, ttl: Duration) -> StoreResult<i64>;
+    /// Adds one and returns the new count.
+    async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<i64> {
+        self.add(key, 1, ttl).await
+    }
     async fn ping(&self) -> StoreResult<()>;
     /// Sends `message` to every node's subscribers of `channel` (this node's included).
     async fn publish(&self, channel: &str, message: &[u8]) -> StoreResult<()>;

@@ -76,13 +76,13 @@ impl Ephemeral for RedisStore {
         conn.del::<_, ()>(self.key(key)).await.map_err(map_err)
     }
 
-    async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<i64> {
+    async fn add(&self, key: &str, delta: i64, ttl: Duration) -> StoreResult<i64> {
         let mut conn = self.conn.clone();
         let key = self.key(key);
         // One round trip, atomic: the TTL is set only by the increment that created the key.
         let (count,): (i64,) = redis::pipe()
             .atomic()
-            .incr(&key, 1)
+            .incr(&key, delta)
             .cmd("PEXPIRE").arg(&key).arg(ttl_millis(ttl)).arg("NX").ignore()
             .query_async(&mut conn)
             .await

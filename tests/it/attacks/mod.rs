@@ -2,11 +2,13 @@
 //! test fails without the defence it names.
 
 pub mod browser_binding;
+pub mod brute_force;
 pub mod oversized;
 
 use crate::support::harness::Tests;
 
 pub fn tests(t: &mut Tests) {
     browser_binding::tests(t);
+    brute_force::tests(t);
     oversized::tests(t);
 }
