@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::crypto::alg::CLIENT_ASSERTION_ALGS;
 use crate::error::{EndpointError, OAuthError};
+use crate::oauth::client_auth::GENERIC;
 use crate::oauth::form::OAuthForm;
 use crate::paths;
 use crate::state::AppState;
@@ -51,21 +52,22 @@ pub async fn authenticate(state: &AppState, form: &OAuthForm, assertion: &str) -
     if form.get("client_id").is_some_and(|id| id != client_id) {
         return Err(fail("client_id differs from the assertion's subject"));
     }
-    let Some(client) = state.client(&client_id).await? else { return Err(fail("client authentication failed")) };
+    let Some(client) = state.client(&client_id).await? else { return Err(fail(GENERIC)) };
     if client.auth_method != AuthMethod::PrivateKeyJwt {
-        return Err(fail(&format!("this client authenticates with {}", client.auth_method.as_str())));
+        tracing::info!(client_id = %client.id, expected = client.auth_method.as_str(), "client used the wrong authentication method");
+        return Err(fail(GENERIC));
     }
     let keys = state.client_jwks.keys(&client, header.kid.as_deref()).await.map_err(|e| {
         tracing::warn!(client_id = %client.id, error = %e, "client keys unavailable");
-        fail("the client's keys are unavailable")
+        fail(GENERIC)
     })?;
     let jwk = match &header.kid {
         Some(kid) => keys.find(kid),
         None if keys.keys.len() == 1 => keys.keys.first(),
         None => None,
     }
-    .ok_or_else(|| fail("no registered key matches the assertion"))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| fail("the registered key is unusable"))?;
+    .ok_or_else(|| fail(GENERIC))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| fail(GENERIC))?;
 
     let config = &state.config;
     let audiences = [config.issuer().to_string(), config.endpoint(paths::TOKEN), config.endpoint(paths::INTROSPECT), config.endpoint(paths::REVOKE)];

@@ -16,6 +16,9 @@ use crate::error::{EndpointError, OAuthError};
 use crate::state::AppState;
 use crate::store::{AuthMethod, Client};
 
+/// The one description every failed client authentication gets.
+pub const GENERIC: &str = "client authentication failed";
+
 pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What the request presented, before any lookup.
@@ -65,15 +68,23 @@ pub async fn authenticate(state: &AppState, basic: &BasicAuthorization, form: &O
             let matches = secret_matches(&secret, &stored);
             match client {
                 Some(c) if c.auth_method == method && c.secret_hash.is_some() && matches => Ok(c),
-                Some(c) if c.auth_method != method => Err(fail(&format!("this client authenticates with {}", c.auth_method.as_str()))),
-                _ => Err(fail("client authentication failed")),
+                // One answer for every failure: which client ids exist, and how they
+                // authenticate, is not for an unauthenticated caller to learn.
+                Some(c) if c.auth_method != method => {
+                    tracing::info!(client_id = %c.id, expected = c.auth_method.as_str(), "client used the wrong authentication method");
+                    Err(fail(GENERIC))
+                }
+                _ => Err(fail(GENERIC)),
             }
         }
         Presented::Jwt { assertion } => super::client_assertion::authenticate(state, form, &assertion).await,
         Presented::None { id } => match state.client(&id).await? {
             Some(c) if c.auth_method == AuthMethod::None => Ok(c),
-            Some(_) => Err(fail("this client must authenticate")),
-            None => Err(fail("client authentication failed")),
+            Some(c) => {
+                tracing::info!(client_id = %c.id, expected = c.auth_method.as_str(), "confidential client sent no credentials");
+                Err(fail(GENERIC))
+            }
+            None => Err(fail(GENERIC)),
         },
     }
 }

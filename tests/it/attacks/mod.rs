@@ -3,6 +3,7 @@
 
 pub mod browser_binding;
 pub mod brute_force;
+pub mod enumeration;
 pub mod oversized;
 
 use crate::support::harness::Tests;
@@ -10,5 +11,6 @@ use crate::support::harness::Tests;
 pub fn tests(t: &mut Tests) {
     browser_binding::tests(t);
     brute_force::tests(t);
+    enumeration::tests(t);
     oversized::tests(t);
 }
