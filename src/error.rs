@@ -9,6 +9,10 @@ use crate::oauth::scope::{NarrowError, ScopeError};
 use crate::ui::pages::{render, ErrorPage};
 use crate::store::StoreError;
 
+/// The one description every failed client authentication gets: which clients exist, and how
+/// they authenticate, is not for an unauthenticated caller to learn.
+pub const CLIENT_AUTH_FAILED: &str = "client authentication failed";
+
 /// The error codes sesame answers with (RFC 6749 §4.1.2.1 and §5.2, RFC 8707, OIDC Core
 /// §3.1.2.6), each with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use crate::error::AdminApiError;
 use crate::oauth::bearer::{authorize, BearerError, HeaderBearerToken};
 use crate::state::AppState;
 
-pub const ADMIN_SCOPE: &str = "sesame:admin";
+pub use crate::oauth::scope::ADMIN_SCOPE;
 
 /// The calling client's id, once its header token is verified to carry `sesame:admin`.
 pub struct AdminCaller(pub String);

@@ -72,6 +72,10 @@ pub async fn authorize(state: &AppState, token: &str, required_scope: &'static s
     let verified = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), "at+jwt", false)
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     let claims = verified.claims;
+    // A token minted for another resource server is not for sesame's own APIs (RFC 9068 §4).
+    if !claims.aud.contains(state.config.issuer()) {
+        return Err(BearerError::InvalidToken("the access token is not for this server"));
+    }
     if access::is_denied(state, &claims.jti).await? {
         return Err(BearerError::InvalidToken("the access token was revoked"));
     }

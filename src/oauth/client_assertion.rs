@@ -9,8 +9,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::crypto::alg::CLIENT_ASSERTION_ALGS;
-use crate::error::{EndpointError, OAuthError};
-use crate::oauth::client_auth::GENERIC;
+use crate::error::{EndpointError, OAuthError, CLIENT_AUTH_FAILED as GENERIC};
 use crate::oauth::form::OAuthForm;
 use crate::paths;
 use crate::state::AppState;

@@ -12,12 +12,9 @@ use base64::Engine;
 
 use super::form::OAuthForm;
 use crate::crypto::secrets::secret_matches;
-use crate::error::{EndpointError, OAuthError};
+use crate::error::{EndpointError, OAuthError, CLIENT_AUTH_FAILED as GENERIC};
 use crate::state::AppState;
 use crate::store::{AuthMethod, Client};
-
-/// The one description every failed client authentication gets.
-pub const GENERIC: &str = "client authentication failed";
 
 pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

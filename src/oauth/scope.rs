@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// The scope of sesame's own admin API.
+pub const ADMIN_SCOPE: &str = "sesame:admin";
+
 /// Space-separated scope tokens, each printable ASCII without space, `"` or `\`; duplicates
 /// dropped, order kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

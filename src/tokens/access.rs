@@ -52,6 +52,20 @@ impl Audience {
     }
 }
 
+/// Scopes that sesame's own APIs serve: a token carrying one is also for sesame.
+pub const SESAME_SCOPES: [&str; 2] = ["openid", crate::oauth::scope::ADMIN_SCOPE];
+
+/// The audience of a token that named no resource: the configured default, plus sesame itself
+/// when a scope is for sesame's own APIs (userinfo, the admin API), which accept only tokens
+/// whose `aud` names the issuer (RFC 9068 §4). A token asked for a resource is for it alone.
+fn default_audience(config: &Config, scopes: &[String]) -> Vec<String> {
+    let mut audience = vec![config.default_audience().to_string()];
+    if scopes.iter().any(|s| SESAME_SCOPES.contains(&s.as_str())) && !audience.iter().any(|a| a == config.issuer()) {
+        audience.push(config.issuer().to_string());
+    }
+    audience
+}
+
 pub struct IssuedAccessToken {
     pub token: String,
     pub jti: String,
@@ -113,7 +127,7 @@ impl<'a> AccessTokenRequest<'a> {
 pub fn issue(issuer: Issuer<'_>, req: AccessTokenRequest<'_>, now: UnixTime) -> Result<IssuedAccessToken, AppError> {
     let config = issuer.config;
     let (alg, ttl) = (req.alg, req.ttl);
-    let audience = if req.audience.is_empty() { vec![config.default_audience().to_string()] } else { req.audience };
+    let audience = if req.audience.is_empty() { default_audience(config, req.scopes) } else { req.audience };
     let claims = AccessTokenClaims {
         iss: config.issuer().to_string(),
         sub: req.sub.to_string(),

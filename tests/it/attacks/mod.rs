@@ -1,6 +1,7 @@
 //! The adversarial suite: attacks on the running server, as an outsider would make them. Each
 //! test fails without the defence it names.
 
+pub mod audience;
 pub mod browser_binding;
 pub mod brute_force;
 pub mod enumeration;
@@ -9,6 +10,7 @@ pub mod oversized;
 use crate::support::harness::Tests;
 
 pub fn tests(t: &mut Tests) {
+    audience::tests(t);
     browser_binding::tests(t);
     brute_force::tests(t);
     enumeration::tests(t);
