@@ -50,8 +50,13 @@ pub enum ApiKeyCommand {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
         grace: Duration,
     },
-    /// Check a key: exit 0 when valid, 1 when not.
-    Test { key: String },
+    /// Check a key: exit 0 when valid, 1 when not. Without KEY (or with `-`) the key is read
+    /// from stdin, or from --key-file, so it stays out of shell history and the process list.
+    Test {
+        key: Option<String>,
+        #[arg(long = "key-file", conflicts_with = "key")]
+        key_file: Option<std::path::PathBuf>,
+    },
 }
 
 pub async fn run(cmd: ApiKeyCommand, config: &Config, json: bool) -> anyhow::Result<()> {
@@ -88,12 +93,22 @@ pub async fn run(cmd: ApiKeyCommand, config: &Config, json: bool) -> anyhow::Res
                 format!("id: {}\nkey: {}\n(shown once: store it now)\n{id} keeps working for {}", issued.id, issued.key, humantime::format_duration(grace))
             })
         }
-        ApiKeyCommand::Test { key } => {
+        ApiKeyCommand::Test { key, key_file } => {
+            let key = match (key.as_deref(), key_file) {
+                (_, Some(path)) => std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                (None | Some("-"), None) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+                (Some(k), None) => k.to_string(),
+            };
+            let key = key.trim();
             // What a resource server's check needs, and no more (no signing keys, no KEK).
             let cache = new_cache(config.api_keys.cache_ttl);
             let metrics = Metrics::new();
             let verifier = Verifier { durable: durable.as_ref(), ephemeral: ephemeral.as_ref(), cache: &cache, metrics: &metrics, now: SystemClock.now() };
-            let result = api_keys::test(&verifier, &key).await?;
+            let result = api_keys::test(&verifier, key).await?;
             print(json, &result, || match &result.key {
                 Some(k) => format!("valid: {} ({}) env {} scopes [{}] expires {}  lookup {} µs", k.id, k.name, k.env, k.scopes.join(" "), rfc3339(k.expires_at), result.lookup_micros),
                 None => format!("not valid: {}  lookup {} µs", result.reason.unwrap_or("unknown"), result.lookup_micros),

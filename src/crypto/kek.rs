@@ -44,7 +44,15 @@ impl Kek {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_err(e)),
             Err(_) => {}
         }
-        std::fs::create_dir_all(dir).map_err(file_err)?;
+        // The directory too is the owner's alone (0700): no one else may even list it.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(file_err)?;
         let mut bytes = [0u8; 32];
         aws_lc_rs::rand::fill(&mut bytes).map_err(|_| KekError::Seal)?;
         let mut options = std::fs::OpenOptions::new();
@@ -95,6 +103,21 @@ impl Kek {
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_key_directory_and_file_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("keys");
+        let created = Kek::load_or_create(&dir).unwrap();
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(dir.join("kek")).unwrap().permissions().mode() & 0o777, 0o600);
+        let loaded = Kek::load_or_create(&dir).unwrap();
+        let sealed = created.seal("kid", b"secret").unwrap();
+        assert_eq!(loaded.open("kid", &sealed).unwrap(), b"secret");
+    }
+
     use super::*;
 
     #[test]

@@ -46,6 +46,12 @@ impl Env {
         output_within(cmd, None, COMMAND_LIMIT)
     }
 
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        output_within(cmd, Some(stdin), COMMAND_LIMIT)
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();
         args.push("--json");
@@ -141,6 +147,15 @@ async fn apikey_commands_and_a_revocation_reaching_a_running_server(backend: Bac
     assert!(tested["lookup_micros"].as_u64().is_some());
     let bad = env.run(&["apikey", "test", "ses_prod_definitelynotarealkeyatall00_AAAAAA"]);
     assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+    // The key kept out of the command line: from stdin (no KEY, or `-`) or from a file.
+    for args in [vec!["apikey", "test", "--json"], vec!["apikey", "test", "-", "--json"]] {
+        let out = env.run_with_stdin(&args, &format!("{key}\n"));
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["valid"], true, "{args:?}");
+    }
+    let key_file = env.dir.path().join("key.txt");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    assert_eq!(env.json(&["apikey", "test", "--key-file", key_file.to_str().unwrap()])["valid"], true);
 
     assert_eq!(exchange(&server, &key).await.0, 200, "{backend:?}");
     if backend == Backend::External {
