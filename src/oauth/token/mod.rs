@@ -47,7 +47,14 @@ pub async fn token(State(state): State<AppState>, ClientIp(caller): ClientIp, ba
     let request = TokenRequest::parse(&form)?;
     let grant = request.grant_type();
     let response = match request {
-        TokenRequest::TokenExchange(req) => token_exchange::exchange_api_key(&state, &req, caller).await?,
+        TokenRequest::TokenExchange(req) => {
+            // The API key authenticates the exchange; client credentials sent as well are still
+            // checked, never ignored: a wrong secret is invalid_client here too.
+            if basic.0.is_some() || ["client_id", "client_secret", "client_assertion"].iter().any(|p| form.get(p).is_some()) {
+                client_auth::authenticate(&state, &basic, &form).await?;
+            }
+            token_exchange::exchange_api_key(&state, &req, caller).await?
+        }
         TokenRequest::ClientCredentials(req) => client_credentials::grant(&state, &client(&state, &basic, &form, grant).await?, &req).await?,
         TokenRequest::RefreshToken(req) => refresh_token::grant(&state, &client(&state, &basic, &form, grant).await?, &req).await?,
         TokenRequest::AuthorizationCode(req) => authorization_code::grant(&state, &client(&state, &basic, &form, grant).await?, &req).await?,

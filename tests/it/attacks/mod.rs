@@ -4,6 +4,7 @@
 pub mod audience;
 pub mod browser_binding;
 pub mod brute_force;
+pub mod credentials;
 pub mod enumeration;
 pub mod oversized;
 
@@ -13,6 +14,7 @@ pub fn tests(t: &mut Tests) {
     audience::tests(t);
     browser_binding::tests(t);
     brute_force::tests(t);
+    credentials::tests(t);
     enumeration::tests(t);
     oversized::tests(t);
 }
