@@ -58,17 +58,25 @@ pub async fn take(state: &AppState, value: &str) -> Result<Taken, AppError> {
             state.ephemeral.put(&format!("coderedeemed:{hash}"), b"{}", marker_ttl(state)).await?;
             Ok(serde_json::from_slice(&bytes).map(Taken::Fresh).unwrap_or(Taken::Unknown))
         }
-        None => match state.ephemeral.get(&format!("coderedeemed:{hash}")).await? {
-            Some(bytes) => Ok(Taken::Replayed(serde_json::from_slice(&bytes).unwrap_or_default())),
-            None => Ok(Taken::Unknown),
-        },
+        None => {
+            // Flag the replay before reading what the first redemption recorded: if that one is
+            // still issuing, it sees the flag after recording (`replayed`) and revokes itself.
+            state.ephemeral.put(&format!("codereplayed:{hash}"), b"1", marker_ttl(state)).await?;
+            match state.ephemeral.get(&format!("coderedeemed:{hash}")).await? {
+                Some(bytes) => Ok(Taken::Replayed(serde_json::from_slice(&bytes).unwrap_or_default())),
+                None => Ok(Taken::Unknown),
+            }
+        }
     }
 }
 
-pub async fn record_redemption(state: &AppState, value: &str, redemption: &Redemption) -> Result<(), AppError> {
+/// Records what the redemption issued; true when a replay raced it meanwhile (whose revocation
+/// may have found nothing recorded yet), so the caller revokes what it issued.
+pub async fn record_redemption(state: &AppState, value: &str, redemption: &Redemption) -> Result<bool, AppError> {
+    let hash = hash_hex(value);
     let bytes = serde_json::to_vec(redemption).map_err(|e| AppError::Internal(e.to_string()))?;
-    state.ephemeral.put(&format!("coderedeemed:{}", hash_hex(value)), &bytes, marker_ttl(state)).await?;
-    Ok(())
+    state.ephemeral.put(&format!("coderedeemed:{hash}"), &bytes, marker_ttl(state)).await?;
+    Ok(state.ephemeral.get(&format!("codereplayed:{hash}")).await?.is_some())
 }
 
 #[cfg(test)]

@@ -62,7 +62,12 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
         access_jti: Some(access.jti.clone()),
         access_exp: Some(access.exp),
     };
-    code::record_redemption(state, value, &redemption).await?;
+    if code::record_redemption(state, value, &redemption).await? {
+        revoke_redemption(state, &redemption).await?;
+        state.metrics.security_event("code_replay");
+        tracing::warn!(client_id = %client.id, "authorization code replayed during its redemption; revoked what it yielded");
+        return Err(OAuthError::invalid_grant("the authorization code was already used").into());
+    }
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

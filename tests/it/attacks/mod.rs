@@ -7,6 +7,7 @@ pub mod brute_force;
 pub mod credentials;
 pub mod enumeration;
 pub mod oversized;
+pub mod replay;
 
 use crate::support::harness::Tests;
 
@@ -17,4 +18,5 @@ pub fn tests(t: &mut Tests) {
     credentials::tests(t);
     enumeration::tests(t);
     oversized::tests(t);
+    replay::tests(t);
 }
