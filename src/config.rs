@@ -225,6 +225,8 @@ pub struct PasswordConfig {
     pub parallelism: u32,
     /// Password hashes computed at once; the rest wait, so a login flood cannot starve other work.
     pub max_concurrent: usize,
+    /// Password checks allowed to wait; beyond them a sign-in is told to try again (503).
+    pub max_queue: usize,
 }
 
 impl Default for Config {
@@ -277,7 +279,7 @@ impl Default for KeyConfig {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: 2 }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: 2, max_queue: 64 }
     }
 }
 

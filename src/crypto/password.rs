@@ -3,6 +3,7 @@
 //! cannot starve the async runtime or grow memory beyond `max_concurrent` x `memory_kib`.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
@@ -18,6 +19,9 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 pub struct Passwords {
     params: Params,
     jobs: Arc<Mutex<Sender<Job>>>,
+    /// Jobs queued or running, and how many may be.
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
     /// A real hash of a random password, verified against when a user does not exist,
     /// so that the answer takes as long for unknown users as for known ones.
     dummy_hash: Arc<String>,
@@ -27,6 +31,9 @@ pub struct Passwords {
 pub enum PasswordError {
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Every worker is busy and the queue is full: try again shortly.
+    #[error("too many password checks at once")]
+    Busy,
 }
 
 impl Passwords {
@@ -43,7 +50,8 @@ impl Passwords {
                 .spawn(move || worker(&rx))
                 .map_err(|e| PasswordError::Hash(e.to_string()))?;
         }
-        Ok(Self { params, jobs: Arc::new(Mutex::new(tx)), dummy_hash: Arc::new(dummy_hash) })
+        let capacity = config.max_concurrent.max(1) + config.max_queue;
+        Ok(Self { params, jobs: Arc::new(Mutex::new(tx)), in_flight: Arc::new(AtomicUsize::new(0)), capacity, dummy_hash: Arc::new(dummy_hash) })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
@@ -62,15 +70,24 @@ impl Passwords {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static) -> Result<T, PasswordError> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(PasswordError::Busy);
+        }
         let (tx, rx) = oneshot::channel();
+        let in_flight = self.in_flight.clone();
         let job: Job = Box::new(move |blocks| {
             let _ = tx.send(work(blocks));
+            in_flight.fetch_sub(1, Ordering::AcqRel);
         });
         self.jobs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .send(job)
-            .map_err(|_| PasswordError::Hash("password workers stopped".into()))?;
+            .map_err(|_| {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                PasswordError::Hash("password workers stopped".into())
+            })?;
         rx.await.map_err(|_| PasswordError::Hash("password worker failed".into()))
     }
 }
@@ -119,8 +136,31 @@ fn verify_with(password: &str, hash: &str, blocks: &mut Vec<Block>) -> bool {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_full_queue_says_busy_instead_of_waiting() {
+        // One worker, one waiting place; slow enough hashes that the rest find the queue full.
+        let passwords = Passwords::new(&PasswordConfig { memory_kib: 8 * 1024, iterations: 3, max_concurrent: 1, max_queue: 1, ..cheap() }).unwrap();
+        let hash = passwords.hash("right").await.unwrap();
+        let checks: Vec<_> = (0..12)
+            .map(|_| {
+                let (p, h) = (passwords.clone(), hash.clone());
+                tokio::spawn(async move { p.verify("right", Some(&h)).await })
+            })
+            .collect();
+        let (mut ok, mut busy) = (0, 0);
+        for c in checks {
+            match c.await.unwrap() {
+                Ok(true) => ok += 1,
+                Err(PasswordError::Busy) => busy += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+        assert!(passwords.verify("right", Some(&hash)).await.unwrap(), "the queue drains: a later check runs");
+    }
+
     fn cheap() -> PasswordConfig {
-        PasswordConfig { memory_kib: 64, iterations: 1, parallelism: 1, max_concurrent: 2 }
+        PasswordConfig { memory_kib: 64, iterations: 1, parallelism: 1, max_concurrent: 2, max_queue: 64 }
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::pages::{render, LoginPage};
 use crate::session::{self, SessionCookie};
+use crate::crypto::password::PasswordError;
 use crate::error::{AppError, PageError};
 use crate::net::ClientIp;
 use crate::oauth::authorize::pending::BrowserCookie;
@@ -21,6 +22,7 @@ use crate::state::AppState;
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";
 const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes, then try again.";
+const BUSY: &str = "Too many people are signing in right now. Try again in a moment.";
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -82,7 +84,19 @@ async fn submit_inner(state: &AppState, ip: IpAddr, cookie: &SessionCookie, brow
     }
     let user = state.durable.user_by_username(&form.username).await?;
     let hash = user.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.as_str());
-    let ok = state.passwords.verify(&form.password, hash).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let ok = match state.passwords.verify(&form.password, hash).await {
+        Ok(ok) => ok,
+        Err(PasswordError::Busy) => {
+            // Not a failed guess: the attempt gives its places back and is asked to come again.
+            state.ephemeral.add(&account_key, -1, limits.failure_window).await?;
+            state.ephemeral.add(&ip_key, -1, limits.failure_window).await?;
+            state.metrics.security_event("login_busy");
+            let mut response = page(StatusCode::SERVICE_UNAVAILABLE, BUSY);
+            response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            return Ok(response);
+        }
+        Err(e) => return Err(AppError::Internal(e.to_string())),
+    };
     let Some(user) = user.filter(|_| ok) else {
         state.metrics.security_event("login_failed");
         tracing::info!(%ip, "failed sign-in");
