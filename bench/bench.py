@@ -140,20 +140,22 @@ def start_sesame(binary, name, database_url, redis_url):
     query = form({"response_type": "code", "client_id": web["client_id"], "redirect_uri": "http://127.0.0.1:9/cb", "scope": "openid",
                   "code_challenge": CHALLENGE, "code_challenge_method": "S256"})
     # One pending request to sign in with now; another, never completed, for the login flood.
+    # Both belong to one browser: the binding cookie the first answer sets goes with every step.
     _, h, _ = request(server.base, "GET", f"/authorize?{query}")
-    flood_page = request(server.base, "GET", header(h, "location"))[2].decode()
-    _, h, _ = request(server.base, "GET", f"/authorize?{query}")
+    browser_cookie = f"sesame_browser={cookies_from(h, {})['sesame_browser']}"
+    flood_page = request(server.base, "GET", header(h, "location"), {"Cookie": browser_cookie})[2].decode()
+    _, h, _ = request(server.base, "GET", f"/authorize?{query}", {"Cookie": browser_cookie})
     login_path = header(h, "location")
-    _, _, page = request(server.base, "GET", login_path)
+    _, _, page = request(server.base, "GET", login_path, {"Cookie": browser_cookie})
     page = page.decode()
     hidden = lambda n: re.search(rf'name="{n}" value="([^"]*)"', page).group(1)
     login_body = form({"req": hidden("req"), "csrf": hidden("csrf"), "username": "alice", "password": PASSWORD})
     flood_field = lambda n: re.search(rf'name="{n}" value="([^"]*)"', flood_page).group(1)
     flood_body = form({"req": flood_field("req"), "csrf": flood_field("csrf"), "username": "alice", "password": PASSWORD})
-    status, h, _ = request(server.base, "POST", "/login", {"Content-Type": "application/x-www-form-urlencoded"}, login_body)
+    status, h, _ = request(server.base, "POST", "/login", {"Content-Type": "application/x-www-form-urlencoded", "Cookie": browser_cookie}, login_body)
     jar = cookies_from(h, {})
     cookie = f"sesame_session={jar['sesame_session']}"
-    _, h, _ = request(server.base, "GET", header(h, "location"), {"Cookie": cookie})
+    _, h, _ = request(server.base, "GET", header(h, "location"), {"Cookie": f"{cookie}; {browser_cookie}"})
     code = urllib.parse.parse_qs(urllib.parse.urlparse(header(h, "location")).query)["code"][0]
     web_auth = basic(web["client_id"], web["client_secret"])
     request(server.base, "POST", "/token", {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {web_auth}"},
@@ -178,6 +180,7 @@ def start_sesame(binary, name, database_url, redis_url):
         "web_auth": web_auth,
         "refresh": refresh,
         "login_body": flood_body,
+        "login_cookie": browser_cookie,
     }
 
 
@@ -230,6 +233,7 @@ def start_peer():
         "web_auth": basic("bench-web", SECRET),
         "refresh": None,
         "login_body": None,
+        "login_cookie": "",
     }
 
 
@@ -267,7 +271,7 @@ def scenarios(t):
     if t["refresh"]:
         out["introspect refresh token"] = (t["introspect_path"], "form.lua", {"PATH_": t["introspect_path"], "AUTH": t["rs_auth"], "BODY": form({"token": t["refresh"]})})
     if t["login_body"]:
-        out["password logins"] = ("/login", "form.lua", {"PATH_": "/login", "AUTH": "", "BODY": t["login_body"]})
+        out["password logins"] = ("/login", "form.lua", {"PATH_": "/login", "AUTH": "", "BODY": t["login_body"], "COOKIE": t["login_cookie"]})
     return out
 
 
@@ -295,7 +299,7 @@ def measure(server, t, args):
 def token_p99_under_login_flood(server, t, args):
     """The token endpoint's latency while a login flood saturates Argon2."""
     flood = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{args.duration + 2}s", "-s", os.path.join(BENCH, "lua", "form.lua"), server.base + "/login"],
-                             env={**os.environ, "PATH_": "/login", "AUTH": "", "BODY": t["login_body"]}, stdout=subprocess.DEVNULL)
+                             env={**os.environ, "PATH_": "/login", "AUTH": "", "BODY": t["login_body"], "COOKIE": t["login_cookie"]}, stdout=subprocess.DEVNULL)
     time.sleep(1)
     env = {"PATH_": "/token", "AUTH": t["cc"]["RS256"], "BODY": form({"grant_type": "client_credentials"})}
     result = wrk(server.base, "/token", args.duration, 8, "form.lua", env)
