@@ -25,6 +25,8 @@ pub struct Config {
     /// Every node of a cluster needs the same one.
     pub kek: Option<String>,
     pub database_max_connections: u32,
+    /// Memory ceiling of the in-process store (no `redis_url`), in MiB; writes beyond it get 503.
+    pub memory_store_max_mib: usize,
     pub tokens: TokenConfig,
     pub keys: KeyConfig,
     pub password: PasswordConfig,
@@ -239,6 +241,7 @@ impl Default for Config {
             keys_dir: PathBuf::from("keys"),
             kek: None,
             database_max_connections: 16,
+            memory_store_max_mib: 256,
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
             password: PasswordConfig::default(),
@@ -340,6 +343,9 @@ impl Config {
         }
         if self.database_max_connections == 0 {
             errors.push("database_max_connections: must be at least 1".into());
+        }
+        if self.memory_store_max_mib == 0 {
+            errors.push("memory_store_max_mib: must be at least 1".into());
         }
         for (name, d) in [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),

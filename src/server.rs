@@ -33,7 +33,7 @@ pub async fn open_stores(config: &Config, redis_prefix: &str) -> anyhow::Result<
     let durable = SqlStore::open(&config.database_url, config.database_max_connections).await?;
     let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
         Some(url) => Arc::new(RedisStore::connect(url, redis_prefix).await?),
-        None => Arc::new(MemoryStore::new()),
+        None => Arc::new(MemoryStore::with_ceiling(config.memory_store_max_mib * 1024 * 1024)),
     };
     Ok(Stores { durable: Arc::new(durable), ephemeral })
 }
