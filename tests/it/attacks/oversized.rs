@@ -7,7 +7,8 @@ use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
     t.test("an_oversized_authorization_request_is_refused_before_it_is_stored", an_oversized_authorization_request_is_refused_before_it_is_stored)
-        .test("bodies_beyond_the_limit_are_refused", bodies_beyond_the_limit_are_refused);
+        .test("bodies_beyond_the_limit_are_refused", bodies_beyond_the_limit_are_refused)
+        .test("an_oversized_header_block_gets_431", an_oversized_header_block_gets_431);
 }
 
 async fn an_oversized_authorization_request_is_refused_before_it_is_stored() {
@@ -55,4 +56,20 @@ async fn bodies_beyond_the_limit_are_refused() {
     assert_eq!(res.status(), 400);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!((body["error"].as_str(), body["error_description"].as_str()), (Some("invalid_request"), Some("request body too large")));
+}
+
+/// An oversized header block is refused by the HTTP layer with 431, before any handler runs.
+async fn an_oversized_header_block_gets_431() {
+    let server = TestServer::start(Backend::Embedded).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // Raw HTTP/1.1: a client library would refuse to send a header this large.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let big = "x".repeat(1024 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Padding: {big}\r\n\r\n");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer)).await.expect("an answer").unwrap_or(0);
+    let head = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 431"), "{head:?}");
 }
