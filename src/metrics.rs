@@ -97,11 +97,27 @@ impl Default for Metrics {
     }
 }
 
+/// The method as a label: any token is a valid HTTP method, so an unknown one is `other`
+/// rather than a new series per attacker-chosen name.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
 /// Middleware: counts and times every request under its route template, not its raw path,
 /// so that ids in paths cannot blow up the label set.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let method = request.method().as_str().to_string();
+    let method = method_label(request.method()).to_string();
     let started = Instant::now();
     let response = next.run(request).await;
     metrics.latency.get_or_create(&LatencyLabels { route: route.clone(), method: method.clone() }).observe(started.elapsed().as_secs_f64());
