@@ -2,6 +2,7 @@
 
 pub mod alg;
 pub mod jwt;
+pub mod jwt_rules;
 pub mod kek;
 pub mod keyring;
 pub mod keys;

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
-use crate::crypto::verify::verify_own_jwt;
+use crate::crypto::verify::{verify_own_jwt, Expect};
 pub use crate::error::BearerError;
 use crate::tokens::access::{self, AccessTokenClaims};
 use crate::oauth::form::parse_unique;
@@ -69,7 +69,7 @@ pub fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Strin
 
 /// Verifies one of our access tokens: signature, issuer, type, expiry, revocation, and `scope`.
 pub async fn authorize(state: &AppState, token: &str, required_scope: &'static str) -> Result<AccessTokenClaims, BearerError> {
-    let verified = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), "at+jwt", false)
+    let verified = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), Expect::ACCESS_TOKEN, state.now())
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     let claims = verified.claims;
     // A token minted for another resource server is not for sesame's own APIs (RFC 9068 §4).

@@ -10,7 +10,7 @@ use crate::tokens::access::{self, AccessTokenClaims};
 use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
 use crate::tokens::refresh;
-use crate::crypto::verify::verify_own_jwt;
+use crate::crypto::verify::{verify_own_jwt, Expect};
 use crate::error::{no_store, EndpointError, OAuthError};
 use crate::state::AppState;
 use crate::store::Client;
@@ -50,7 +50,7 @@ async fn as_access_token(state: &AppState, token: &str) -> Result<Option<Value>,
     if token.bytes().filter(|b| *b == b'.').count() != 2 {
         return Ok(None);
     }
-    let Ok(verified) = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), "at+jwt", false) else {
+    let Ok(verified) = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), Expect::ACCESS_TOKEN, state.now()) else {
         return Ok(None);
     };
     let c = verified.claims;

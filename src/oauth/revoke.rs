@@ -8,7 +8,7 @@ use crate::tokens::access::{self, AccessTokenClaims};
 use super::client_auth::{self, BasicAuthorization};
 use super::form::OAuthForm;
 use crate::tokens::refresh;
-use crate::crypto::verify::verify_own_jwt;
+use crate::crypto::verify::{verify_own_jwt, Expect};
 use crate::error::{no_store, EndpointError, OAuthError};
 use crate::state::AppState;
 
@@ -21,7 +21,7 @@ pub async fn revoke(State(state): State<AppState>, basic: BasicAuthorization, fo
             return Err(OAuthError::unauthorized_client("the token was not issued to this client").into());
         }
         refresh::revoke_family(&state, &t.family_id).await?;
-    } else if let Ok(v) = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), "at+jwt", false) {
+    } else if let Ok(v) = verify_own_jwt::<AccessTokenClaims>(&state.keys, token, state.config.issuer(), Expect::ACCESS_TOKEN, state.now()) {
         if v.claims.client_id != client.id {
             return Err(OAuthError::unauthorized_client("the token was not issued to this client").into());
         }

@@ -11,7 +11,7 @@ use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::crypto::verify::verify_own_jwt;
+use crate::crypto::verify::{verify_own_jwt, Expect};
 use crate::error::{AppError, PageError};
 use crate::oauth::authorize::respond;
 use crate::oauth::form::parse_unique;
@@ -47,7 +47,7 @@ struct Target {
 async fn start(state: &AppState, cookie: &SessionCookie, params: &HashMap<String, String>) -> Result<Response, AppError> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let hint = match get("id_token_hint") {
-        Some(token) => match verify_own_jwt::<IdTokenClaims>(&state.keys, token, state.config.issuer(), "JWT", true) {
+        Some(token) => match verify_own_jwt::<IdTokenClaims>(&state.keys, token, state.config.issuer(), Expect::ID_TOKEN_HINT, state.now()) {
             Ok(v) => Some(v.claims),
             Err(_) => return Ok(error_page("Invalid sign-out request", "The id_token_hint is not a valid ID token from this server.")),
         },

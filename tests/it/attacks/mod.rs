@@ -6,6 +6,7 @@ pub mod browser_binding;
 pub mod brute_force;
 pub mod credentials;
 pub mod enumeration;
+pub mod forged_tokens;
 pub mod metrics_labels;
 pub mod oversized;
 pub mod replay;
@@ -18,6 +19,7 @@ pub fn tests(t: &mut Tests) {
     brute_force::tests(t);
     credentials::tests(t);
     enumeration::tests(t);
+    forged_tokens::tests(t);
     metrics_labels::tests(t);
     oversized::tests(t);
     replay::tests(t);
