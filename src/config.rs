@@ -89,6 +89,9 @@ pub struct ApiKeyConfig {
     /// Lifetime of access tokens bought with an API key (token exchange).
     #[serde(with = "humantime_serde")]
     pub exchanged_token_ttl: Duration,
+    /// The `resource`s and `audience`s an API key may be exchanged for; a request naming
+    /// neither gets the default audience. Empty: only the default.
+    pub exchange_audiences: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +123,7 @@ impl Default for ApiKeyConfig {
             default_rate_limit: PerEnv { dev: 120, staging: 600, prod: 1200 },
             cache_ttl: Duration::from_secs(1),
             exchanged_token_ttl: Duration::from_secs(300),
+            exchange_audiences: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::secrets::{hash_secret, random_token};
 use crate::store::{ApiKey, Durable, Ephemeral};
+use crate::tokens::deny_list::DenyList;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -139,8 +140,8 @@ fn build(config: &Config, spec: &NewApiKey, now: UnixTime) -> Result<(ApiKey, St
 pub struct Admin<'a> {
     pub config: &'a Config,
     pub durable: &'a dyn Durable,
-    /// When set, revocations reach every node's cache at once.
-    pub ephemeral: Option<&'a dyn Ephemeral>,
+    /// Through it, revocations reach every node's cache at once.
+    pub ephemeral: &'a dyn Ephemeral,
     pub actor: &'a str,
     pub now: UnixTime,
 }
@@ -161,10 +162,7 @@ impl Admin<'_> {
     }
 
     async fn invalidate(&self) -> Result<(), AdminError> {
-        if let Some(e) = self.ephemeral {
-            cache::broadcast_invalidation(e).await?;
-        }
-        Ok(())
+        Ok(cache::broadcast_invalidation(self.ephemeral).await?)
     }
 
     pub async fn generate(&self, spec: &NewApiKey) -> Result<IssuedApiKey, AdminError> {
@@ -183,6 +181,9 @@ impl Admin<'_> {
             return Err(AdminError::NotFound(format!("live API key {id}")));
         }
         self.invalidate().await?;
+        // The access tokens bought with the key die with it.
+        let lifetime = self.config.api_keys.exchanged_token_ttl;
+        DenyList { durable: self.durable, ephemeral: self.ephemeral }.deny_client(id, lifetime, self.now).await?;
         self.audit("api_key.revoke", id, json!({})).await
     }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::api_keys::{self, Admin, NewApiKey};
+use crate::oauth::authority::ADMIN_ROLE;
 use crate::api_keys::verify::Verifier;
 use crate::error::AdminApiError;
 use crate::oauth::bearer::{authorize, BearerError, HeaderBearerToken};
@@ -27,12 +28,25 @@ impl FromRequestParts<AppState> for AdminCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let HeaderBearerToken(token) = HeaderBearerToken::from_request_parts(parts, state).await?;
-        Ok(Self(authorize(state, &token, ADMIN_SCOPE).await?.client_id))
+        let claims = authorize(state, &token, ADMIN_SCOPE).await?;
+        // A person's token: their authority is their role now, not the scope they were once given.
+        if claims.sub != claims.client_id {
+            let user = state.durable.user(&claims.sub).await?.filter(|u| !u.disabled);
+            let is_admin = match user {
+                Some(u) => state.durable.user_roles(&u.sub).await?.iter().any(|r| r == ADMIN_ROLE),
+                None => false,
+            };
+            if !is_admin {
+                return Err(BearerError::InsufficientScope("the signed-in user does not hold the admin role"));
+            }
+            return Ok(Self(format!("user:{}", claims.sub)));
+        }
+        Ok(Self(claims.client_id))
     }
 }
 
 fn ops<'a>(state: &'a AppState, actor: &'a str) -> Admin<'a> {
-    Admin { config: &state.config, durable: state.durable.as_ref(), ephemeral: Some(state.ephemeral.as_ref()), actor, now: state.now() }
+    Admin { config: &state.config, durable: state.durable.as_ref(), ephemeral: state.ephemeral.as_ref(), actor, now: state.now() }
 }
 
 type Answer = Result<Response, AdminApiError>;

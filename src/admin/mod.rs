@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod clients;
 pub mod http;
+pub mod roles;
 pub mod users;
 
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,7 @@ pub struct VerifiedKey {
     pub name: String,
     pub env: String,
     pub scopes: Vec<String>,
+    /// When the key stops working: its expiry, or the end of its rotation grace if sooner.
     pub expires_at: UnixTime,
 }
 
@@ -147,7 +148,7 @@ impl Verifier<'_> {
         if outcome.is_ok() {
             self.after_success(&key, caller_text.as_deref()).await?;
         }
-        Ok(outcome.map(|()| VerifiedKey { id: key.id, name: key.name, env: key.env, scopes: key.scopes, expires_at: key.expires_at }))
+        Ok(outcome.map(|()| VerifiedKey { id: key.id, name: key.name, env: key.env, scopes: key.scopes, expires_at: key.grace_until.map_or(key.expires_at, |grace| grace.min(key.expires_at)) }))
     }
 
     async fn rate_limit(&self, key: &ApiKey, caller: Option<&str>) -> Result<Result<(), Rejection>, AppError> {

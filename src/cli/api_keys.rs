@@ -63,7 +63,7 @@ pub async fn run(cmd: ApiKeyCommand, config: &Config, json: bool) -> anyhow::Res
     let stores = server::open_stores(config, "sesame:").await?;
     let durable = stores.durable.clone();
     let ephemeral = stores.ephemeral.clone();
-    let admin = Admin { config, durable: durable.as_ref(), ephemeral: Some(ephemeral.as_ref()), actor: "cli", now: SystemClock.now() };
+    let admin = Admin { config, durable: durable.as_ref(), ephemeral: ephemeral.as_ref(), actor: "cli", now: SystemClock.now() };
     match cmd {
         ApiKeyCommand::Generate { name, scope, expires_in, env, cidrs, rate_limit, metadata } => {
             let metadata = metadata.map(|m| serde_json::from_str(&m)).transpose().map_err(|e| anyhow::anyhow!("--metadata is not JSON: {e}"))?;

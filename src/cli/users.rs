@@ -1,8 +1,9 @@
-//! `sesame user ...`: add, list, disable users and change their passwords.
+//! `sesame user ...`: add, list, disable users, change their passwords, grant roles.
 
 use std::io::Read;
 
 use clap::Subcommand;
+use sesame::admin::roles;
 use sesame::admin::users::{self, NewUser};
 use sesame::admin::AdminError;
 use sesame::clock::{Clock, SystemClock};
@@ -34,6 +35,19 @@ pub enum UserCommand {
     },
     /// Disable a user: no new sign-ins.
     Disable { username: String },
+    /// Grant or remove a role (`admin`: may hold the sesame:admin scope and use the admin API).
+    Role {
+        #[arg(value_enum)]
+        action: RoleAction,
+        username: String,
+        role: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum RoleAction {
+    Add,
+    Remove,
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -55,13 +69,21 @@ pub async fn run(cmd: UserCommand, config: &Config, json: bool) -> anyhow::Resul
             print(json, &user, || format!("user {} created, sub {}", user.username, user.sub))
         }
         UserCommand::List => {
-            let list = store.users().await?;
-            print(json, &serde_json::json!({ "users": list }), || {
+            let mut list = Vec::new();
+            for user in store.users().await? {
+                let roles = store.user_roles(&user.sub).await?;
+                list.push((user, roles));
+            }
+            let rows: Vec<_> = list.iter().map(|(u, roles)| serde_json::json!({ "sub": u.sub, "username": u.username, "email": u.email, "name": u.name, "disabled": u.disabled, "created_at": u.created_at, "roles": roles })).collect();
+            print(json, &serde_json::json!({ "users": rows }), || {
                 if list.is_empty() {
                     return "no users".into();
                 }
                 list.iter()
-                    .map(|u| format!("{}  {}  {}  {}", u.sub, u.username, or_dash(&u.email), if u.disabled { "disabled" } else { "active" }))
+                    .map(|(u, roles)| {
+                        let state = if u.disabled { "disabled" } else { "active" };
+                        format!("{}  {}  {}  {}  {}", u.sub, u.username, or_dash(&u.email), state, if roles.is_empty() { "-".into() } else { roles.join(",") })
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
@@ -70,6 +92,17 @@ pub async fn run(cmd: UserCommand, config: &Config, json: bool) -> anyhow::Resul
             let password = read_password()?;
             users::set_password(store.as_ref(), &passwords, &username, &password).await?;
             print(json, &serde_json::json!({ "username": username, "password_changed": true }), || format!("password of {username} changed"))
+        }
+        UserCommand::Role { action, username, role } => {
+            let now = SystemClock.now();
+            let (changed, verb) = match action {
+                RoleAction::Add => (roles::grant(store.as_ref(), &username, &role, "cli", now).await?, "granted to"),
+                RoleAction::Remove => (roles::remove(store.as_ref(), &username, &role, "cli", now).await?, "removed from"),
+            };
+            let held = matches!(action, RoleAction::Add);
+            print(json, &serde_json::json!({ "username": username, "role": role, "held": held, "changed": changed }), || {
+                if changed { format!("role {role} {verb} {username}") } else { format!("{username} already {} role {role}", if held { "held" } else { "lacked" }) }
+            })
         }
         UserCommand::Disable { username } => {
             users::disable(store.as_ref(), &username).await?;

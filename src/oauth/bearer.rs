@@ -76,7 +76,7 @@ pub async fn authorize(state: &AppState, token: &str, required_scope: &'static s
     if !claims.aud.contains(state.config.issuer()) {
         return Err(BearerError::InvalidToken("the access token is not for this server"));
     }
-    if access::is_denied(state, &claims.jti).await? {
+    if access::is_denied(state, &claims).await? {
         return Err(BearerError::InvalidToken("the access token was revoked"));
     }
     if !Scopes::parse(&claims.scope).is_ok_and(|s| s.contains(required_scope)) {

@@ -54,7 +54,7 @@ async fn as_access_token(state: &AppState, token: &str) -> Result<Option<Value>,
         return Ok(None);
     };
     let c = verified.claims;
-    if access::is_denied(state, &c.jti).await? {
+    if access::is_denied(state, &c).await? {
         return Ok(None);
     }
     let mut v = json!({

@@ -45,6 +45,25 @@ pub trait UserStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// The user's roles, sorted.
+    async fn user_roles(&self, sub: &str) -> StoreResult<Vec<String>>;
+    /// False when the user already had the role.
+    async fn grant_role(&self, sub: &str, role: &str, now: crate::clock::UnixTime) -> StoreResult<bool>;
+    /// False when the user did not have the role.
+    async fn remove_role(&self, sub: &str, role: &str) -> StoreResult<bool>;
+}
+
+/// The durable record of revoked access tokens; the ephemeral deny list is its cache.
+#[async_trait]
+pub trait DenialStore: Send + Sync {
+    /// Records a denial, or widens an existing one (a later `issued_before` or `expires_at`).
+    async fn insert_denial(&self, denial: &Denial) -> StoreResult<()>;
+    /// Every denial that may still cover a valid token; forgets the rest.
+    async fn live_denials(&self, now: crate::clock::UnixTime) -> StoreResult<Vec<Denial>>;
+}
+
+#[async_trait]
 pub trait SigningKeyStore: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
     /// The change counter of one algorithm's key set.
@@ -97,7 +116,7 @@ pub trait AuditStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Durable: ClientStore + UserStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + AuditStore + Send + Sync {
+pub trait Durable: ClientStore + UserStore + RoleStore + DenialStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + AuditStore + Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`, for the start-up log.
     fn backend(&self) -> &'static str;

@@ -156,3 +156,35 @@ pub struct AuditEvent {
     pub reason: Option<String>,
     pub details: serde_json::Value,
 }
+
+/// What a revocation of access tokens covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    /// One token, by its `jti`.
+    Token,
+    /// Every token a client (or an API key) was issued up to `issued_before`.
+    Client,
+}
+
+impl DenialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Client => "client",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Token, Self::Client].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub kind: DenialKind,
+    /// A `jti`, or a client id.
+    pub subject: String,
+    pub issued_before: UnixTime,
+    /// After this no token the denial covers can still be valid.
+    pub expires_at: UnixTime,
+}

@@ -2,9 +2,9 @@
 
 use crate::config::Config;
 use crate::crypto::keyring::KeyRing;
+use crate::tokens::deny_list::{DenyList, Presented};
 use crate::tokens::grant::Grant;
 use crate::crypto::alg::SigningAlg;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -145,17 +145,18 @@ pub fn issue(issuer: Issuer<'_>, req: AccessTokenRequest<'_>, now: UnixTime) -> 
     Ok(IssuedAccessToken { token, jti: claims.jti, expires_in: ttl, exp: claims.exp })
 }
 
-fn deny_key(jti: &str) -> String {
-    format!("atdeny:{jti}")
-}
-
 /// Revokes an access token by its `jti` until it would have expired anyway.
 pub async fn deny(state: &AppState, jti: &str, exp: UnixTime) -> Result<(), AppError> {
-    let left = (exp - state.now()).max(1) as u64;
-    state.ephemeral.put(&deny_key(jti), b"1", Duration::from_secs(left)).await?;
+    deny_list(state).deny_token(jti, exp, state.now()).await?;
     Ok(())
 }
 
-pub async fn is_denied(state: &AppState, jti: &str) -> Result<bool, AppError> {
-    Ok(state.ephemeral.get(&deny_key(jti)).await?.is_some())
+/// Whether the token was revoked: by its `jti`, or with every token of its client or API key.
+pub async fn is_denied(state: &AppState, claims: &AccessTokenClaims) -> Result<bool, AppError> {
+    let presented = Presented { jti: &claims.jti, client_id: &claims.client_id, iat: claims.iat };
+    Ok(deny_list(state).is_denied(&presented, state.now()).await?)
+}
+
+fn deny_list(state: &AppState) -> DenyList<'_> {
+    DenyList { durable: state.durable.as_ref(), ephemeral: state.ephemeral.as_ref() }
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod code;
+pub mod deny_list;
 pub mod grant;
 pub mod id;
 pub mod refresh;

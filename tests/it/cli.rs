@@ -127,6 +127,16 @@ async fn user_commands(backend: Database) {
     cli.json(&["user", "passwd", "alice", "--password-stdin"], Some("a new long password"));
     let after = db.open().await.user(sub).await.unwrap().unwrap();
     assert_ne!(after.password_hash, stored.password_hash);
+    let granted = cli.json(&["user", "role", "add", "alice", "admin"], None);
+    assert_eq!((granted["held"].as_bool(), granted["changed"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(cli.json(&["user", "role", "add", "alice", "admin"], None)["changed"], false, "granting twice changes nothing");
+    assert_eq!(cli.json(&["user", "list"], None)["users"][0]["roles"], serde_json::json!(["admin"]));
+    let err = cli.fails(&["user", "role", "add", "alice", "root"], None, 1);
+    assert!(err.contains("unknown role") && err.contains("admin"), "{err}");
+    let err = cli.fails(&["user", "role", "add", "nobody", "admin"], None, 1);
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(cli.json(&["user", "role", "remove", "alice", "admin"], None)["changed"], true);
+    assert_eq!(cli.json(&["user", "list"], None)["users"][0]["roles"], serde_json::json!([]));
     cli.json(&["user", "disable", "alice"], None);
     let list = cli.json(&["user", "list"], None);
     assert_eq!(list["users"][0]["username"], "alice");

@@ -234,7 +234,7 @@ async fn resource_server_accepts_tokens_and_keys_and_refuses_the_rest() {
     let stranger = sesame::crypto::keys::SigningKeyPair::from_pkcs8(&stranger.kid, SigningAlg::RS256, &stranger.pkcs8_der).unwrap();
     assert_eq!(call(&api, bearer(&sesame::crypto::jwt::sign(&stranger, "at+jwt", &claims(now + 600)).unwrap())).await, refused("signed by an unknown key"), "key not in the JWKS");
 
-    let admin = Admin { config: &server.state.config, durable: server.state.durable.as_ref(), ephemeral: Some(server.state.ephemeral.as_ref()), actor: "test", now };
+    let admin = Admin { config: &server.state.config, durable: server.state.durable.as_ref(), ephemeral: server.state.ephemeral.as_ref(), actor: "test", now };
     let good = admin.generate(&NewApiKey { name: "exporter".into(), scope: Some("reports:read".into()), ..NewApiKey::default() }).await.unwrap();
     assert_eq!(call(&api, ("x-api-key", good.key.clone())).await, allowed(&good.id));
     let revoked = admin.generate(&NewApiKey { name: "old".into(), scope: Some("reports:read".into()), ..NewApiKey::default() }).await.unwrap();

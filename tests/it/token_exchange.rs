@@ -18,7 +18,7 @@ pub fn tests(t: &mut Tests) {
 }
 
 async fn exchange_for_a_jwt_that_verifies_with_the_jwks(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |c| c.api_keys.exchange_audiences = vec!["https://reports.example.com/".into()]).await;
     let issued = admin(&server).generate(&spec("batch", "reports:read reports:write")).await.unwrap();
     let res = exchange(&server, &issued.key, &[("scope", "reports:read"), ("resource", "https://reports.example.com/")]).await;
     assert_eq!(res.status(), 200, "{backend:?}");

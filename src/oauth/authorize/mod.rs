@@ -19,6 +19,7 @@ use crate::error::{AppError, ErrorCode, OAuthError, PageError};
 use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::clock::UnixTime;
+use crate::oauth::authority;
 use crate::paths;
 use crate::tokens::grant::Grant;
 use crate::state::AppState;
@@ -170,6 +171,10 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
         issuer: state.config.issuer(),
     };
     let current = current_user(state, cookie, now).await?;
+    if let Some((_, user)) = &current {
+        // What the client may ask for, narrowed to what this person may hold (before consent).
+        pending.scopes = authority::scopes_for_user(state.durable.as_ref(), &user.sub, std::mem::take(&mut pending.scopes)).await?;
+    }
     let consented = match &current {
         Some((_, user)) if decide::consent_needs_record(&pending, client.first_party, Some(&user.sub)) => state.durable.consented_scopes(&user.sub, &client.id).await?,
         _ => Vec::new(),

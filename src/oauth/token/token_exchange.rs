@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::api_keys::{self, Rejection};
-use crate::error::{EndpointError, OAuthError};
+use crate::error::{EndpointError, ErrorCode, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::oauth::scope::Scopes;
 use crate::state::AppState;
@@ -32,7 +32,13 @@ pub async fn exchange_api_key(state: &AppState, req: &ExchangeRequest, caller: I
     if let Some(aud) = req.audience.as_deref() {
         audience.push(aud.to_string());
     }
+    // RFC 8693 §2.2.2: a target this server does not issue for is `invalid_target`.
+    let allowed = &state.config.api_keys.exchange_audiences;
+    if let Some(unknown) = audience.iter().find(|a| !allowed.contains(a)) {
+        return Err(OAuthError::new(ErrorCode::InvalidTarget, format!("`{unknown}` is not an audience API keys may be exchanged for")).into());
+    }
     let now = state.now();
+    // No token outlives its key (a retired key ends with its grace period).
     let ttl = (state.config.api_keys.exchanged_token_ttl.as_secs() as i64).min(key.expires_at - now).max(1);
     let request = AccessTokenRequest {
         client_id: &key.id,

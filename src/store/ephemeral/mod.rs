@@ -19,6 +19,14 @@ pub trait Ephemeral: Send + Sync {
     /// Returns the value and deletes it in one atomic step: at most one caller ever gets it.
     async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Several values in one round trip, in the order asked.
+    async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
     async fn delete(&self, key: &str) -> StoreResult<()>;
     /// Adds `delta` (which may be negative) and returns the new count, atomically; the write
     /// that creates the counter starts its TTL.

@@ -71,6 +71,15 @@ impl Ephemeral for RedisStore {
         conn.get(self.key(key)).await.map_err(map_err)
     }
 
+    async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        cmd.query_async(&mut conn).await.map_err(map_err)
+    }
+
     async fn delete(&self, key: &str) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         conn.del::<_, ()>(self.key(key)).await.map_err(map_err)

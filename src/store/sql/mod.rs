@@ -5,9 +5,11 @@ mod api_keys;
 mod audit;
 mod clients;
 mod consents;
+mod denials;
 mod keys;
 mod migrations;
 mod refresh_tokens;
+mod roles;
 mod users;
 
 use std::time::Duration;

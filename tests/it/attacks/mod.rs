@@ -2,6 +2,7 @@
 //! test fails without the defence it names.
 
 pub mod audience;
+pub mod authority;
 pub mod browser_binding;
 pub mod brute_force;
 pub mod credentials;
@@ -10,11 +11,13 @@ pub mod forged_tokens;
 pub mod metrics_labels;
 pub mod oversized;
 pub mod replay;
+pub mod revocation;
 
 use crate::support::harness::Tests;
 
 pub fn tests(t: &mut Tests) {
     audience::tests(t);
+    authority::tests(t);
     browser_binding::tests(t);
     brute_force::tests(t);
     credentials::tests(t);
@@ -23,4 +26,5 @@ pub fn tests(t: &mut Tests) {
     metrics_labels::tests(t);
     oversized::tests(t);
     replay::tests(t);
+    revocation::tests(t);
 }

@@ -9,7 +9,7 @@ pub const API_KEY_TOKEN_TYPE: &str = "urn:sesame:params:oauth:token-type:api_key
 
 /// Admin operations on `server`'s stores, at its current time.
 pub fn admin(server: &TestServer) -> Admin<'_> {
-    Admin { config: &server.state.config, durable: server.state.durable.as_ref(), ephemeral: Some(server.state.ephemeral.as_ref()), actor: "test", now: server.state.now() }
+    Admin { config: &server.state.config, durable: server.state.durable.as_ref(), ephemeral: server.state.ephemeral.as_ref(), actor: "test", now: server.state.now() }
 }
 
 /// A prod key named `name` with `scope`.

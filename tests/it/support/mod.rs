@@ -169,6 +169,16 @@ pub fn output_within(mut cmd: std::process::Command, stdin: Option<&str>, limit:
     }
 }
 
+/// Deletes every Redis key of a cluster's keyspace: what a Redis restart without persistence does.
+pub async fn forget_redis_keyspace(prefix: &str) {
+    let client = redis::Client::open(redis_url().unwrap()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap();
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await.unwrap();
+    }
+}
+
 /// Waits until `count` subscribers listen on a cluster's API key invalidation channel.
 pub async fn wait_for_subscribers(prefix: &str, count: i64) {
     let client = redis::Client::open(redis_url().unwrap()).unwrap();
