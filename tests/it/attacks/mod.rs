@@ -6,6 +6,7 @@ pub mod browser_binding;
 pub mod brute_force;
 pub mod credentials;
 pub mod enumeration;
+pub mod hostile_jwks;
 pub mod oversized;
 pub mod replay;
 
@@ -17,6 +18,7 @@ pub fn tests(t: &mut Tests) {
     brute_force::tests(t);
     credentials::tests(t);
     enumeration::tests(t);
+    hostile_jwks::tests(t);
     oversized::tests(t);
     replay::tests(t);
 }
