@@ -34,6 +34,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub introspection: IntrospectionConfig,
     pub api_keys: ApiKeyConfig,
+    pub outbound: OutboundConfig,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed when finding a caller's address.
     pub trusted_proxies: TrustedProxies,
 }
@@ -126,6 +127,15 @@ impl Default for ApiKeyConfig {
             exchange_audiences: Vec::new(),
         }
     }
+}
+
+/// Requests sesame makes to URLs that clients registered (a `jwks_uri`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboundConfig {
+    /// Off: only public addresses are contacted; private, loopback, link-local, CGNAT, ULA,
+    /// multicast and documentation ranges are refused, also when a name resolves to them.
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -253,6 +263,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             introspection: IntrospectionConfig::default(),
             api_keys: ApiKeyConfig::default(),
+            outbound: OutboundConfig::default(),
             trusted_proxies: TrustedProxies::default(),
         }
     }
@@ -531,6 +542,12 @@ mod tests {
         assert_eq!(c.cookie_name("sesame_session"), "sesame_session", "plain http on loopback cannot use __Host-");
         c.issuer = "https://sso.example.com".into();
         assert_eq!(c.cookie_name("sesame_session"), "__Host-sesame_session");
+    }
+
+    #[test]
+    fn outbound_requests_reach_only_public_addresses_unless_allowed() {
+        assert!(!Config::default().outbound.allow_private_networks);
+        assert!(Config::from_toml("[outbound]\nallow_private_networks = true\n").unwrap().outbound.allow_private_networks);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod net;
 pub mod oauth;
 pub mod oidc;
 pub mod ops;
+pub mod outbound;
 pub mod paths;
 pub mod routes;
 pub mod server;

@@ -4,6 +4,7 @@ use crate::crypto::alg::SigningAlg;
 use std::future::Future;
 use std::sync::Arc;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -13,7 +14,9 @@ use crate::crypto::kek::Kek;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::Passwords;
 use crate::metrics::Metrics;
+use crate::oauth::client_jwks::ClientJwksCache;
 use crate::oidc::metadata::Discovery;
+use crate::outbound::Destinations;
 use crate::state::AppState;
 use crate::store::ephemeral::{MemoryStore, RedisStore};
 use crate::store::sql::SqlStore;
@@ -55,7 +58,7 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
     Ok(AppState {
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
-        client_jwks: Arc::new(crate::oauth::client_jwks::ClientJwksCache::new()),
+        client_jwks: Arc::new(ClientJwksCache::new(Destinations::from_config(&config.outbound)).context("the HTTP client for jwks_uri fetches")?),
         api_key_cache: Arc::new(crate::api_keys::cache::new_cache(config.api_keys.cache_ttl)),
         client_cache: Arc::new(crate::cache::TtlCache::new(CLIENT_CACHE_TTL, 10_000)),
         config: Arc::new(config),

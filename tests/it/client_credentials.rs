@@ -144,7 +144,8 @@ async fn private_key_jwt_with_registered_keys(backend: Backend) {
 }
 
 async fn private_key_jwt_with_a_jwks_uri() {
-    let server = TestServer::start(Backend::Embedded).await;
+    // The key server listens on loopback, which sesame contacts only when allowed to.
+    let server = TestServer::start_with(Backend::Embedded, |config| config.outbound.allow_private_networks = true).await;
     let (key, public) = client_key("RS256");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());

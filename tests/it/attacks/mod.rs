@@ -8,6 +8,7 @@ pub mod brute_force;
 pub mod credentials;
 pub mod enumeration;
 pub mod forged_tokens;
+pub mod hostile_jwks;
 pub mod metrics_labels;
 pub mod oversized;
 pub mod replay;
@@ -23,6 +24,7 @@ pub fn tests(t: &mut Tests) {
     credentials::tests(t);
     enumeration::tests(t);
     forged_tokens::tests(t);
+    hostile_jwks::tests(t);
     metrics_labels::tests(t);
     oversized::tests(t);
     replay::tests(t);
