@@ -173,7 +173,7 @@ async fn ephemeral_publish_reaches_subscribers(kind: EphemeralKind) {
 
 // ---- Durable ----
 
-async fn store_for(database: Database) -> (TestDatabase, Arc<dyn Durable>) {
+pub(crate) async fn store_for(database: Database) -> (TestDatabase, Arc<dyn Durable>) {
     let db = TestDatabase::of(database).await;
     let store = db.open().await;
     store.ping().await.unwrap();
@@ -181,7 +181,7 @@ async fn store_for(database: Database) -> (TestDatabase, Arc<dyn Durable>) {
     (db, store)
 }
 
-fn is_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+pub(crate) fn is_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::Conflict(_)))
 }
 
@@ -309,11 +309,11 @@ async fn durable_signing_keys(database: Database) {
     assert_eq!(store.signing_keys().await.unwrap().len(), 2, "the winner's key and k2");
 }
 
-fn family(id: &str) -> RefreshFamily {
+pub(crate) fn family(id: &str) -> RefreshFamily {
     RefreshFamily { id: id.into(), client_id: "c1".into(), sub: "s1".into(), created_at: 100, absolute_expires_at: 10_000 }
 }
 
-fn refresh_token(hash: u8, family: &str) -> RefreshToken {
+pub(crate) fn refresh_token(hash: u8, family: &str) -> RefreshToken {
     RefreshToken {
         token_hash: vec![hash; 32],
         family_id: family.into(),
@@ -332,61 +332,71 @@ fn refresh_token(hash: u8, family: &str) -> RefreshToken {
 
 async fn durable_refresh_tokens(database: Database) {
     let (_db, store) = store_for(database).await;
-    store.insert_refresh_family(&family("f1")).await.unwrap();
-    assert!(is_conflict(store.insert_refresh_family(&family("f1")).await), "{database:?}: one family id twice");
     let t1 = refresh_token(1, "f1");
-    store.insert_refresh_token(&t1).await.unwrap();
+    store.start_refresh_family(&family("f1"), &t1, "jti-old", 250).await.unwrap();
+    assert!(is_conflict(store.start_refresh_family(&family("f1"), &refresh_token(4, "f1"), "jti-4", 9_000).await), "{database:?}: one family id twice");
     assert_eq!(store.refresh_token(&t1.token_hash).await.unwrap(), Some(t1.clone()), "{database:?}: round trip");
-    assert!(is_conflict(store.insert_refresh_token(&t1).await), "{database:?}: one token hash twice");
+    assert!(is_conflict(store.add_refresh_successor(&t1, "jti-5", 9_000).await), "{database:?}: one token hash twice");
     assert_eq!(store.refresh_token(&[7; 32]).await.unwrap(), None);
     let mut other_family = family("f2");
     other_family.absolute_expires_at = 20_000;
-    store.insert_refresh_family(&other_family).await.unwrap();
     let mut t9 = refresh_token(9, "f2");
     (t9.auth_time, t9.sid) = (None, None);
-    store.insert_refresh_token(&t9).await.unwrap();
+    store.start_refresh_family(&other_family, &t9, "jti-other", 9_000).await.unwrap();
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().absolute_expires_at, 20_000, "absolute expiry comes from the family");
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().sid, None);
 
-    // Rotation's compare-and-set: of many concurrent callers exactly one marks the token used.
+    // Rotation's compare-and-set: of many concurrent callers exactly one rotates the token, and
+    // only its successor is stored.
     let barrier = Arc::new(Barrier::new(8));
-    let callers: Vec<_> = (0..8)
-        .map(|_| {
+    let callers: Vec<_> = (0..8u8)
+        .map(|i| {
             let (store, barrier, hash) = (store.clone(), barrier.clone(), t1.token_hash.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.mark_refresh_token_used(&hash, 200).await.unwrap()
+                store.rotate_refresh_token(&hash, 200, &refresh_token(20 + i, "f1"), &format!("jti-race-{i}"), 9_000).await.unwrap()
             })
         })
         .collect();
-    let mut winners = 0;
-    for c in callers {
-        winners += c.await.unwrap() as usize;
+    let mut winners = Vec::new();
+    for (i, c) in callers.into_iter().enumerate() {
+        if c.await.unwrap() {
+            winners.push(i as u8);
+        }
     }
-    assert_eq!(winners, 1, "{database:?}: {winners} callers rotated one refresh token");
-    assert!(!store.mark_refresh_token_used(&t1.token_hash, 300).await.unwrap(), "the second caller loses");
+    assert_eq!(winners.len(), 1, "{database:?}: {winners:?} rotated one refresh token");
+    let winner = winners[0];
+    for i in 0..8u8 {
+        let stored = store.refresh_token(&[20 + i; 32]).await.unwrap();
+        assert_eq!(stored.is_some(), i == winner, "{database:?}: successor {i} stored: {stored:?}");
+    }
+    assert!(!store.rotate_refresh_token(&t1.token_hash, 300, &refresh_token(30, "f1"), "jti-late", 9_000).await.unwrap(), "the second caller loses");
+    assert_eq!(store.refresh_token(&[30; 32]).await.unwrap(), None, "{database:?}: a losing rotation stored its successor");
     assert_eq!(store.refresh_token(&t1.token_hash).await.unwrap().unwrap().used_at, Some(200), "the first use is kept");
-    assert!(!store.mark_refresh_token_used(&[7; 32], 200).await.unwrap(), "an unknown token");
+    assert!(!store.rotate_refresh_token(&[7; 32], 200, &refresh_token(31, "f1"), "jti-unknown", 9_000).await.unwrap(), "an unknown token");
+    assert_eq!(store.refresh_token(&[31; 32]).await.unwrap(), None);
 
-    // The successor, and the family's access tokens.
+    // A grace retry's successor, beside the first one; the presented token is left as it was.
     let t2 = refresh_token(2, "f1");
-    store.insert_refresh_token(&t2).await.unwrap();
-    store.record_family_access_token("f1", "jti-live", 9_000).await.unwrap();
-    store.record_family_access_token("f1", "jti-old", 250).await.unwrap();
-    store.record_family_access_token("f2", "jti-other", 9_000).await.unwrap();
+    store.add_refresh_successor(&t2, "jti-live", 9_000).await.unwrap();
+    assert_eq!(store.refresh_token(&t2.token_hash).await.unwrap(), Some(t2.clone()));
+    assert_eq!(store.refresh_token(&t1.token_hash).await.unwrap().unwrap().used_at, Some(200));
 
     // Revoking the family: every token of it is revoked; its unexpired access tokens come back.
-    let live = store.revoke_refresh_family("f1", 300).await.unwrap();
-    assert_eq!(live, vec![("jti-live".to_string(), 9_000)], "{database:?}: only unexpired access tokens of this family");
-    for hash in [&t1.token_hash, &t2.token_hash] {
+    let mut live = store.revoke_refresh_family("f1", 300).await.unwrap();
+    live.sort();
+    let mut expected = vec![(format!("jti-race-{winner}"), 9_000), ("jti-live".to_string(), 9_000)];
+    expected.sort();
+    assert_eq!(live, expected, "{database:?}: only unexpired access tokens of this family, and only those of committed rotations");
+    for hash in [&t1.token_hash, &t2.token_hash, &vec![20 + winner; 32]] {
         assert_eq!(store.refresh_token(hash).await.unwrap().unwrap().revoked_at, Some(300), "{database:?}");
     }
-    assert!(!store.mark_refresh_token_used(&t2.token_hash, 310).await.unwrap(), "{database:?}: a revoked token was rotated");
+    assert!(!store.rotate_refresh_token(&t2.token_hash, 310, &refresh_token(32, "f1"), "jti-32", 9_000).await.unwrap(), "{database:?}: a revoked token was rotated");
     // A token added to a revoked family (a rotation racing the revocation) reads as revoked.
     let late = refresh_token(3, "f1");
-    store.insert_refresh_token(&late).await.unwrap();
+    store.add_refresh_successor(&late, "jti-3", 9_000).await.unwrap();
     assert_eq!(store.refresh_token(&late.token_hash).await.unwrap().unwrap().revoked_at, Some(300), "{database:?}: the family's revocation");
-    assert!(!store.mark_refresh_token_used(&late.token_hash, 320).await.unwrap(), "{database:?}: a token of a revoked family was rotated");
+    assert!(!store.rotate_refresh_token(&late.token_hash, 320, &refresh_token(33, "f1"), "jti-33", 9_000).await.unwrap(), "{database:?}: a token of a revoked family was rotated");
     // Other families are untouched; an unknown family has nothing to revoke.
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().revoked_at, None);
     assert!(store.revoke_refresh_family("nope", 300).await.unwrap().is_empty());
@@ -394,7 +404,7 @@ async fn durable_refresh_tokens(database: Database) {
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().revoked_at, Some(400));
 }
 
-fn api_key(id: &str, hash: u8, created_at: i64) -> ApiKey {
+pub(crate) fn api_key(id: &str, hash: u8, created_at: i64) -> ApiKey {
     ApiKey {
         id: id.into(),
         name: format!("key {id}"),
