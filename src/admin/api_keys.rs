@@ -13,7 +13,7 @@ use crate::api_keys::{cache, format, VerifiedKey};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::secrets::{hash_secret, random_token};
-use crate::store::{ApiKey, Durable, Ephemeral};
+use crate::store::{ApiKey, AuditEvent, Durable, Ephemeral};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -146,8 +146,9 @@ pub struct Admin<'a> {
 }
 
 impl Admin<'_> {
-    async fn audit(&self, kind: &str, subject: &str, details: serde_json::Value) -> Result<(), AdminError> {
-        let event = crate::store::AuditEvent {
+    /// The audit event of an admin change; the store writes it with the change itself.
+    fn audit_event(&self, kind: &str, subject: &str, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
             id: 0,
             at: self.now,
             kind: kind.to_string(),
@@ -156,8 +157,7 @@ impl Admin<'_> {
             result: "ok".into(),
             reason: None,
             details,
-        };
-        Ok(self.durable.append_audit(&event).await?)
+        }
     }
 
     async fn invalidate(&self) -> Result<(), AdminError> {
@@ -169,8 +169,8 @@ impl Admin<'_> {
 
     pub async fn generate(&self, spec: &NewApiKey) -> Result<IssuedApiKey, AdminError> {
         let (record, key) = build(self.config, spec, self.now)?;
-        self.durable.insert_api_key(&record).await?;
-        self.audit("api_key.generate", &record.id, json!({"name": record.name, "env": record.env, "scopes": record.scopes})).await?;
+        let audit = self.audit_event("api_key.generate", &record.id, json!({"name": record.name, "env": record.env, "scopes": record.scopes}));
+        self.durable.insert_api_key(&record, &audit).await?;
         Ok(IssuedApiKey { id: record.id, key, name: record.name, env: record.env, scopes: record.scopes, expires_at: record.expires_at })
     }
 
@@ -179,11 +179,10 @@ impl Admin<'_> {
     }
 
     pub async fn revoke(&self, id: &str) -> Result<(), AdminError> {
-        if !self.durable.revoke_api_key(id, self.now).await? {
+        if !self.durable.revoke_api_key(id, self.now, &self.audit_event("api_key.revoke", id, json!({}))).await? {
             return Err(AdminError::NotFound(format!("live API key {id}")));
         }
-        self.invalidate().await?;
-        self.audit("api_key.revoke", id, json!({})).await
+        self.invalidate().await
     }
 
     /// Issues a successor with the same policy; the old key works until the grace period ends.
@@ -202,14 +201,12 @@ impl Admin<'_> {
             metadata: Some(old.metadata.clone()),
         };
         let (record, key) = build(self.config, &spec, self.now)?;
-        self.durable.insert_api_key(&record).await?;
         let grace_until = (self.now + grace.as_secs() as i64).min(old.expires_at);
-        if !self.durable.retire_api_key(id, &record.id, grace_until).await? {
-            self.durable.revoke_api_key(&record.id, self.now).await?;
+        let audit = self.audit_event("api_key.rotate", id, json!({"successor": record.id, "grace_until": grace_until}));
+        if !self.durable.rotate_api_key(id, &record, grace_until, &audit).await? {
             return Err(AdminError::Invalid(format!("API key {id} changed meanwhile; try again")));
         }
         self.invalidate().await?;
-        self.audit("api_key.rotate", id, json!({"successor": record.id, "grace_until": grace_until})).await?;
         Ok(IssuedApiKey { id: record.id, key, name: record.name, env: record.env, scopes: record.scopes, expires_at: record.expires_at })
     }
 }

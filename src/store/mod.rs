@@ -83,17 +83,20 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> StoreResult<Vec<(String, UnixTime)>>;
 }
 
+/// The administrative writes take the audit event that records them: it commits with the change
+/// or not at all.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
-    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> StoreResult<()>;
     async fn api_key_by_hash(&self, hash: &[u8]) -> StoreResult<Option<ApiKey>>;
     async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKey>>;
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
-    /// Returns false when there was no such live key.
-    async fn revoke_api_key(&self, id: &str, now: crate::clock::UnixTime) -> StoreResult<bool>;
-    /// Marks `id` as replaced by `successor`, valid until `grace_until`; false when not live.
-    async fn retire_api_key(&self, id: &str, successor: &str, grace_until: crate::clock::UnixTime) -> StoreResult<bool>;
-    async fn touch_api_key(&self, id: &str, at: crate::clock::UnixTime, from: Option<&str>) -> StoreResult<()>;
+    /// Returns false (nothing written) when there was no such live key.
+    async fn revoke_api_key(&self, id: &str, now: UnixTime, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Inserts `successor` and marks `id` as replaced by it, valid until `grace_until`, all or
+    /// nothing; false (nothing written) when `id` is not live or already replaced.
+    async fn rotate_api_key(&self, id: &str, successor: &ApiKey, grace_until: UnixTime, audit: &AuditEvent) -> StoreResult<bool>;
+    async fn touch_api_key(&self, id: &str, at: UnixTime, from: Option<&str>) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -425,38 +425,66 @@ pub(crate) fn api_key(id: &str, hash: u8, created_at: i64) -> ApiKey {
     }
 }
 
+/// An admin change's audit event, as the store takes it with the change.
+pub(crate) fn audit_event(kind: &str, subject: &str) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        at: 1_000,
+        kind: kind.into(),
+        subject: subject.into(),
+        caller: Some("admin".into()),
+        result: "ok".into(),
+        reason: None,
+        details: serde_json::json!({}),
+    }
+}
+
 async fn durable_api_keys(database: Database) {
     let (_db, store) = store_for(database).await;
+    let generated = |id: &str| audit_event("api_key.generate", id);
     let k1 = api_key("ak_1", 1, 100);
-    store.insert_api_key(&k1).await.unwrap();
+    store.insert_api_key(&k1, &generated("ak_1")).await.unwrap();
     assert_eq!(store.api_key("ak_1").await.unwrap(), Some(k1.clone()), "{database:?}: round trip");
     assert_eq!(store.api_key_by_hash(&k1.key_hash).await.unwrap(), Some(k1.clone()));
     assert_eq!(store.api_key("ak_9").await.unwrap(), None);
     assert_eq!(store.api_key_by_hash(&[9; 32]).await.unwrap(), None);
-    assert!(is_conflict(store.insert_api_key(&api_key("ak_1", 5, 100)).await), "{database:?}: one id twice");
-    assert!(is_conflict(store.insert_api_key(&api_key("ak_5", 1, 100)).await), "{database:?}: one key hash twice");
+    assert!(is_conflict(store.insert_api_key(&api_key("ak_1", 5, 100), &generated("ak_1")).await), "{database:?}: one id twice");
+    assert!(is_conflict(store.insert_api_key(&api_key("ak_5", 1, 100), &generated("ak_5")).await), "{database:?}: one key hash twice");
     let mut k2 = api_key("ak_2", 2, 50);
     (k2.cidrs, k2.metadata) = (vec![], serde_json::json!({}));
-    store.insert_api_key(&k2).await.unwrap();
-    store.insert_api_key(&api_key("ak_3", 3, 100)).await.unwrap();
+    store.insert_api_key(&k2, &generated("ak_2")).await.unwrap();
+    store.insert_api_key(&api_key("ak_3", 3, 100), &generated("ak_3")).await.unwrap();
     let ids: Vec<String> = store.api_keys().await.unwrap().into_iter().map(|k| k.id).collect();
     assert_eq!(ids, vec!["ak_2", "ak_1", "ak_3"], "{database:?}: listed by creation, then id");
 
-    // Retire: the rotation's compare-and-set; a retired key is live until revoked.
-    assert!(store.retire_api_key("ak_1", "ak_2", 500).await.unwrap());
+    // Rotate: the successor is inserted as the old key is retired; a retired key is live until revoked.
+    let rotated = |id: &str| audit_event("api_key.rotate", id);
+    assert!(store.rotate_api_key("ak_1", &api_key("ak_4", 4, 200), 500, &rotated("ak_1")).await.unwrap());
     let retired = store.api_key("ak_1").await.unwrap().unwrap();
-    assert_eq!((retired.replaced_by.as_deref(), retired.grace_until, retired.revoked_at), (Some("ak_2"), Some(500), None));
-    assert!(!store.retire_api_key("ak_1", "ak_3", 900).await.unwrap(), "{database:?}: a retired key retired again");
-    assert_eq!(store.api_key("ak_1").await.unwrap().unwrap().replaced_by.as_deref(), Some("ak_2"), "the first successor stays");
-    assert!(!store.retire_api_key("ak_9", "ak_3", 900).await.unwrap(), "an unknown key");
+    assert_eq!((retired.replaced_by.as_deref(), retired.grace_until, retired.revoked_at), (Some("ak_4"), Some(500), None));
+    assert_eq!(store.api_key("ak_4").await.unwrap(), Some(api_key("ak_4", 4, 200)));
+    assert!(!store.rotate_api_key("ak_1", &api_key("ak_6", 6, 200), 900, &rotated("ak_1")).await.unwrap(), "{database:?}: a retired key retired again");
+    assert_eq!(store.api_key("ak_1").await.unwrap().unwrap().replaced_by.as_deref(), Some("ak_4"), "the first successor stays");
+    assert_eq!(store.api_key("ak_6").await.unwrap(), None, "{database:?}: a refused rotation inserted its successor");
+    assert!(!store.rotate_api_key("ak_9", &api_key("ak_7", 7, 200), 900, &rotated("ak_9")).await.unwrap(), "an unknown key");
+    assert_eq!(store.api_key("ak_7").await.unwrap(), None);
 
-    // Revoke: once; a revoked key cannot be retired; unknown keys are not found.
-    assert!(store.revoke_api_key("ak_2", 600).await.unwrap());
-    assert!(!store.revoke_api_key("ak_2", 700).await.unwrap(), "{database:?}: revoked twice");
+    // Revoke: once; a revoked key cannot be rotated; unknown keys are not found.
+    let revoked = |id: &str| audit_event("api_key.revoke", id);
+    assert!(store.revoke_api_key("ak_2", 600, &revoked("ak_2")).await.unwrap());
+    assert!(!store.revoke_api_key("ak_2", 700, &revoked("ak_2")).await.unwrap(), "{database:?}: revoked twice");
     assert_eq!(store.api_key("ak_2").await.unwrap().unwrap().revoked_at, Some(600), "the first revocation's time is kept");
-    assert!(!store.retire_api_key("ak_2", "ak_3", 900).await.unwrap(), "{database:?}: a revoked key was retired");
-    assert!(!store.revoke_api_key("ak_9", 600).await.unwrap());
-    assert!(store.revoke_api_key("ak_1", 650).await.unwrap(), "a retired key within its grace is still live, so revocable");
+    assert!(!store.rotate_api_key("ak_2", &api_key("ak_8", 8, 200), 900, &rotated("ak_2")).await.unwrap(), "{database:?}: a revoked key was rotated");
+    assert!(!store.revoke_api_key("ak_9", 600, &revoked("ak_9")).await.unwrap());
+    assert!(store.revoke_api_key("ak_1", 650, &revoked("ak_1")).await.unwrap(), "a retired key within its grace is still live, so revocable");
+
+    // Each change wrote its audit event; a refused one wrote none.
+    let kinds = |events: Vec<AuditEvent>| events.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+    assert_eq!(kinds(store.recent_audit(Some("ak_1"), 10).await.unwrap()), vec!["api_key.generate", "api_key.rotate", "api_key.revoke"], "{database:?}");
+    assert_eq!(kinds(store.recent_audit(Some("ak_2"), 10).await.unwrap()), vec!["api_key.generate", "api_key.revoke"], "{database:?}");
+    for id in ["ak_5", "ak_9"] {
+        assert!(store.recent_audit(Some(id), 10).await.unwrap().is_empty(), "{database:?}: a refused change of {id} was audited");
+    }
 
     // Touch: last use and where from.
     store.touch_api_key("ak_3", 800, Some("10.1.2.3")).await.unwrap();
