@@ -13,8 +13,8 @@ use crate::api_keys::{cache, format, VerifiedKey};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::secrets::{hash_secret, random_token};
-use crate::store::{ApiKey, Durable, Ephemeral};
-use crate::tokens::deny_list::DenyList;
+use crate::store::{ApiKey, AuditEvent, Durable, Ephemeral};
+use crate::tokens::deny_list::{client_denial, DenyList};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -147,8 +147,9 @@ pub struct Admin<'a> {
 }
 
 impl Admin<'_> {
-    async fn audit(&self, kind: &str, subject: &str, details: serde_json::Value) -> Result<(), AdminError> {
-        let event = crate::store::AuditEvent {
+    /// The audit event of an admin change; the store writes it with the change itself.
+    fn audit_event(&self, kind: &str, subject: &str, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
             id: 0,
             at: self.now,
             kind: kind.to_string(),
@@ -157,8 +158,7 @@ impl Admin<'_> {
             result: "ok".into(),
             reason: None,
             details,
-        };
-        Ok(self.durable.append_audit(&event).await?)
+        }
     }
 
     async fn invalidate(&self) -> Result<(), AdminError> {
@@ -167,8 +167,8 @@ impl Admin<'_> {
 
     pub async fn generate(&self, spec: &NewApiKey) -> Result<IssuedApiKey, AdminError> {
         let (record, key) = build(self.config, spec, self.now)?;
-        self.durable.insert_api_key(&record).await?;
-        self.audit("api_key.generate", &record.id, json!({"name": record.name, "env": record.env, "scopes": record.scopes})).await?;
+        let audit = self.audit_event("api_key.generate", &record.id, json!({"name": record.name, "env": record.env, "scopes": record.scopes}));
+        self.durable.insert_api_key(&record, &audit).await?;
         Ok(IssuedApiKey { id: record.id, key, name: record.name, env: record.env, scopes: record.scopes, expires_at: record.expires_at })
     }
 
@@ -176,15 +176,14 @@ impl Admin<'_> {
         Ok(self.durable.api_keys().await?.iter().map(|k| summary(k, self.now)).collect())
     }
 
+    /// Revokes the key and, with it, every access token bought with it.
     pub async fn revoke(&self, id: &str) -> Result<(), AdminError> {
-        if !self.durable.revoke_api_key(id, self.now).await? {
+        let tokens = client_denial(id, self.config.api_keys.exchanged_token_ttl, self.now);
+        if !self.durable.revoke_api_key(id, self.now, &tokens, &self.audit_event("api_key.revoke", id, json!({}))).await? {
             return Err(AdminError::NotFound(format!("live API key {id}")));
         }
-        self.invalidate().await?;
-        // The access tokens bought with the key die with it.
-        let lifetime = self.config.api_keys.exchanged_token_ttl;
-        DenyList { durable: self.durable, ephemeral: self.ephemeral }.deny_client(id, lifetime, self.now).await?;
-        self.audit("api_key.revoke", id, json!({})).await
+        DenyList { durable: self.durable, ephemeral: self.ephemeral }.cache(&tokens, self.now).await?;
+        self.invalidate().await
     }
 
     /// Issues a successor with the same policy; the old key works until the grace period ends.
@@ -203,14 +202,12 @@ impl Admin<'_> {
             metadata: Some(old.metadata.clone()),
         };
         let (record, key) = build(self.config, &spec, self.now)?;
-        self.durable.insert_api_key(&record).await?;
         let grace_until = (self.now + grace.as_secs() as i64).min(old.expires_at);
-        if !self.durable.retire_api_key(id, &record.id, grace_until).await? {
-            self.durable.revoke_api_key(&record.id, self.now).await?;
+        let audit = self.audit_event("api_key.rotate", id, json!({"successor": record.id, "grace_until": grace_until}));
+        if !self.durable.rotate_api_key(id, &record, grace_until, &audit).await? {
             return Err(AdminError::Invalid(format!("API key {id} changed meanwhile; try again")));
         }
         self.invalidate().await?;
-        self.audit("api_key.rotate", id, json!({"successor": record.id, "grace_until": grace_until})).await?;
         Ok(IssuedApiKey { id: record.id, key, name: record.name, env: record.env, scopes: record.scopes, expires_at: record.expires_at })
     }
 }

@@ -4,6 +4,7 @@ pub mod ephemeral;
 pub mod models;
 pub mod sql;
 
+use crate::clock::UnixTime;
 use crate::crypto::alg::SigningAlg;
 use async_trait::async_trait;
 
@@ -78,34 +79,44 @@ pub trait ConsentStore: Send + Sync {
     /// The scopes the user has granted the client (empty: none).
     async fn consented_scopes(&self, sub: &str, client_id: &str) -> StoreResult<Vec<String>>;
     /// Remembers a grant, replacing an earlier one.
-    async fn save_consent(&self, sub: &str, client_id: &str, scopes: &[String], now: crate::clock::UnixTime) -> StoreResult<()>;
+    async fn save_consent(&self, sub: &str, client_id: &str, scopes: &[String], now: UnixTime) -> StoreResult<()>;
     async fn revoke_consent(&self, sub: &str, client_id: &str) -> StoreResult<()>;
 }
 
+/// Every write here that touches several rows is one transaction: a refresh family never holds
+/// a used token without its successor, nor a successor without its access token's jti.
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
-    async fn insert_refresh_family(&self, family: &RefreshFamily) -> StoreResult<()>;
-    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// Starts a family with its first token and the access token issued beside it.
+    async fn start_refresh_family(&self, family: &RefreshFamily, first: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<()>;
     /// By hash; `revoked_at` is set when the token or its family is revoked.
     async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshToken>>;
-    /// Marks an unused, unrevoked token used. True for exactly one caller: the rotation's lock.
-    async fn mark_refresh_token_used(&self, hash: &[u8], now: crate::clock::UnixTime) -> StoreResult<bool>;
+    /// Marks the presented token used and adds its successor and the new access token's jti, all
+    /// or nothing. Marking an unused, unrevoked token is the rotation's lock: true for exactly one
+    /// caller; false (nothing written) when the token was already used or is revoked.
+    async fn rotate_refresh_token(&self, presented_hash: &[u8], now: UnixTime, successor: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<bool>;
+    /// Adds a successor and the new access token's jti, together, leaving the presented token as
+    /// it is: the answer to a retry within the reuse grace.
+    async fn add_refresh_successor(&self, successor: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<()>;
     /// Revokes the family and its tokens; returns the (jti, exp) of its unexpired access tokens.
-    async fn revoke_refresh_family(&self, family_id: &str, now: crate::clock::UnixTime) -> StoreResult<Vec<(String, crate::clock::UnixTime)>>;
-    async fn record_family_access_token(&self, family_id: &str, jti: &str, expires_at: crate::clock::UnixTime) -> StoreResult<()>;
+    async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> StoreResult<Vec<(String, UnixTime)>>;
 }
 
+/// The administrative writes take the audit event that records them: it commits with the change
+/// or not at all.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
-    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> StoreResult<()>;
     async fn api_key_by_hash(&self, hash: &[u8]) -> StoreResult<Option<ApiKey>>;
     async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKey>>;
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
-    /// Returns false when there was no such live key.
-    async fn revoke_api_key(&self, id: &str, now: crate::clock::UnixTime) -> StoreResult<bool>;
-    /// Marks `id` as replaced by `successor`, valid until `grace_until`; false when not live.
-    async fn retire_api_key(&self, id: &str, successor: &str, grace_until: crate::clock::UnixTime) -> StoreResult<bool>;
-    async fn touch_api_key(&self, id: &str, at: crate::clock::UnixTime, from: Option<&str>) -> StoreResult<()>;
+    /// Revokes the key and records `tokens` (the denial of the access tokens bought with it) and
+    /// `audit` in the same transaction. Returns false (nothing written) when there was no such live key.
+    async fn revoke_api_key(&self, id: &str, now: UnixTime, tokens: &Denial, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Inserts `successor` and marks `id` as replaced by it, valid until `grace_until`, all or
+    /// nothing; false (nothing written) when `id` is not live or already replaced.
+    async fn rotate_api_key(&self, id: &str, successor: &ApiKey, grace_until: UnixTime, audit: &AuditEvent) -> StoreResult<bool>;
+    async fn touch_api_key(&self, id: &str, at: UnixTime, from: Option<&str>) -> StoreResult<()>;
 }
 
 #[async_trait]

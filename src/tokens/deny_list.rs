@@ -23,6 +23,12 @@ fn client_key(client_id: &str) -> String {
     format!("{{atdeny}}:c:{client_id}")
 }
 
+/// The denial of every token `client_id` (a client or an API key) holds at `now`; `lifetime`
+/// is the longest any of them can live.
+pub fn client_denial(client_id: &str, lifetime: Duration, now: UnixTime) -> Denial {
+    Denial { kind: DenialKind::Client, subject: client_id.to_string(), issued_before: now, expires_at: now + lifetime.as_secs() as i64 + 1 }
+}
+
 /// What a token check needs to know about the token.
 pub struct Presented<'a> {
     pub jti: &'a str,
@@ -41,17 +47,15 @@ impl DenyList<'_> {
         self.deny(Denial { kind: DenialKind::Token, subject: jti.to_string(), issued_before: exp, expires_at: exp }, now).await
     }
 
-    /// Revokes every token `client_id` (a client or an API key) holds now; `lifetime` is the
-    /// longest any of them can live.
-    pub async fn deny_client(&self, client_id: &str, lifetime: Duration, now: UnixTime) -> StoreResult<()> {
-        let expires_at = now + lifetime.as_secs() as i64 + 1;
-        self.deny(Denial { kind: DenialKind::Client, subject: client_id.to_string(), issued_before: now, expires_at }, now).await
-    }
-
     async fn deny(&self, denial: Denial, now: UnixTime) -> StoreResult<()> {
         // The record first: once it is written, a lost cache cannot forget the revocation.
         self.durable.insert_denial(&denial).await?;
-        cache(self.ephemeral, &denial, now).await
+        self.cache(&denial, now).await
+    }
+
+    /// Copies a denial already in the durable record into the ephemeral store.
+    pub async fn cache(&self, denial: &Denial, now: UnixTime) -> StoreResult<()> {
+        cache(self.ephemeral, denial, now).await
     }
 
     pub async fn is_denied(&self, token: &Presented<'_>, now: UnixTime) -> StoreResult<bool> {

@@ -23,6 +23,11 @@ impl NewRefreshGrant {
     pub fn of(grant: &Grant) -> Self {
         Self { client_id: grant.client_id.clone(), sub: grant.sub.clone(), scopes: grant.scopes.clone(), auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()) }
     }
+
+    /// A successor: the family keeps its original scopes, whatever one access token narrowed.
+    pub fn continuing(token: &RefreshToken) -> Self {
+        Self { client_id: token.client_id.clone(), sub: token.sub.clone(), scopes: token.scopes.clone(), auth_time: token.auth_time, sid: token.sid.clone() }
+    }
 }
 
 pub struct IssuedRefresh {
@@ -30,8 +35,9 @@ pub struct IssuedRefresh {
     pub family_id: String,
 }
 
-/// Starts a family (a code redemption) and issues its first token.
-pub async fn issue_new_family(state: &AppState, grant: NewRefreshGrant, now: UnixTime) -> Result<IssuedRefresh, AppError> {
+/// Starts a family (a code redemption): the family, its first token and the jti of the access
+/// token issued with it are written together.
+pub async fn issue_new_family(state: &AppState, grant: NewRefreshGrant, access_jti: &str, access_exp: UnixTime, now: UnixTime) -> Result<IssuedRefresh, AppError> {
     let family = RefreshFamily {
         id: random_token(16),
         client_id: grant.client_id.clone(),
@@ -39,32 +45,29 @@ pub async fn issue_new_family(state: &AppState, grant: NewRefreshGrant, now: Uni
         created_at: now,
         absolute_expires_at: now + state.config.tokens.refresh_absolute_ttl.as_secs() as i64,
     };
-    state.durable.insert_refresh_family(&family).await?;
-    let token = issue_in_family(state, &family.id, &grant, now).await?;
+    let (token, first) = new_token(state, &family.id, &grant, now);
+    state.durable.start_refresh_family(&family, &first, access_jti, access_exp).await?;
     Ok(IssuedRefresh { token, family_id: family.id })
 }
 
-/// Issues the next token of a family.
-pub async fn issue_in_family(state: &AppState, family_id: &str, grant: &NewRefreshGrant, now: UnixTime) -> Result<String, AppError> {
+/// A token of the family and its record, not yet stored.
+fn new_token(state: &AppState, family_id: &str, grant: &NewRefreshGrant, now: UnixTime) -> (String, RefreshToken) {
     let token = generate_secret();
-    state
-        .durable
-        .insert_refresh_token(&RefreshToken {
-            token_hash: hash_secret(&token),
-            family_id: family_id.to_string(),
-            client_id: grant.client_id.clone(),
-            sub: grant.sub.clone(),
-            scopes: grant.scopes.clone(),
-            auth_time: grant.auth_time,
-            sid: grant.sid.clone(),
-            created_at: now,
-            idle_expires_at: now + state.config.tokens.refresh_idle_ttl.as_secs() as i64,
-            absolute_expires_at: 0,
-            used_at: None,
-            revoked_at: None,
-        })
-        .await?;
-    Ok(token)
+    let record = RefreshToken {
+        token_hash: hash_secret(&token),
+        family_id: family_id.to_string(),
+        client_id: grant.client_id.clone(),
+        sub: grant.sub.clone(),
+        scopes: grant.scopes.clone(),
+        auth_time: grant.auth_time,
+        sid: grant.sid.clone(),
+        created_at: now,
+        idle_expires_at: now + state.config.tokens.refresh_idle_ttl.as_secs() as i64,
+        absolute_expires_at: 0,
+        used_at: None,
+        revoked_at: None,
+    };
+    (token, record)
 }
 
 /// Revokes every refresh token of the family and denies its live access tokens.
@@ -72,11 +75,6 @@ pub async fn revoke_family(state: &AppState, family_id: &str) -> Result<(), AppE
     for (jti, exp) in state.durable.revoke_refresh_family(family_id, state.now()).await? {
         access::deny(state, &jti, exp).await?;
     }
-    Ok(())
-}
-
-pub async fn record_access_token(state: &AppState, family_id: &str, jti: &str, exp: UnixTime) -> Result<(), AppError> {
-    state.durable.record_family_access_token(family_id, jti, exp).await?;
     Ok(())
 }
 
@@ -89,14 +87,29 @@ pub fn is_live(token: &RefreshToken, now: UnixTime) -> bool {
     token.revoked_at.is_none() && token.used_at.is_none() && now < token.idle_expires_at && now < token.absolute_expires_at
 }
 
-pub enum Rotation {
-    /// The presented token is now used; issue its successor.
-    Rotated(RefreshToken),
-    /// A retry within the grace window: issue another successor, trip nothing.
-    GraceRetry(RefreshToken),
+/// Why a presented token gets nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
     /// A rotated token came back late: the family is revoked.
     Reused,
+    /// Unknown, another client's, expired or revoked.
     Invalid,
+}
+
+/// A presented token that may have a successor.
+pub enum Rotating {
+    /// Unused and live: it is marked used as its successor is written.
+    Fresh(RefreshToken),
+    /// A retry within the grace window: another successor, and nothing tripped.
+    GraceRetry(RefreshToken),
+}
+
+impl Rotating {
+    pub fn token(&self) -> &RefreshToken {
+        match self {
+            Self::Fresh(t) | Self::GraceRetry(t) => t,
+        }
+    }
 }
 
 /// What a stored token allows its presenter, before anything is written.
@@ -127,28 +140,47 @@ pub fn is_grace_retry(used_at: UnixTime, now: UnixTime, grace: i64) -> bool {
     now - used_at <= grace
 }
 
-/// Consumes a presented token (`stored`, as looked up by its hash). At most one concurrent
-/// caller rotates a given token.
-pub async fn rotate(state: &AppState, client_id: &str, stored: Option<RefreshToken>, now: UnixTime) -> Result<Rotation, AppError> {
-    let Some(token) = stored else { return Ok(Rotation::Invalid) };
-    let used_at = match verdict(&token, client_id, now) {
-        Verdict::Invalid => return Ok(Rotation::Invalid),
-        Verdict::Used { at } => at,
-        Verdict::Fresh => {
-            if state.durable.mark_refresh_token_used(&token.token_hash, now).await? {
-                return Ok(Rotation::Rotated(token));
-            }
-            // A concurrent request rotated it a moment ago: read when.
-            state.durable.refresh_token(&token.token_hash).await?.and_then(|t| t.used_at).unwrap_or(now)
+/// Judges a presented token (`stored`, as looked up by its hash), before the new access token is
+/// made. Writes nothing, except that a replay past the grace window revokes the family.
+pub async fn present(state: &AppState, client_id: &str, stored: Option<RefreshToken>, now: UnixTime) -> Result<Result<Rotating, Refused>, AppError> {
+    let Some(token) = stored else { return Ok(Err(Refused::Invalid)) };
+    match verdict(&token, client_id, now) {
+        Verdict::Invalid => Ok(Err(Refused::Invalid)),
+        Verdict::Fresh => Ok(Ok(Rotating::Fresh(token))),
+        Verdict::Used { at } if is_grace_retry(at, now, state.config.tokens.refresh_reuse_grace.as_secs() as i64) => Ok(Ok(Rotating::GraceRetry(token))),
+        Verdict::Used { .. } => {
+            revoke_family(state, &token.family_id).await?;
+            state.metrics.security_event("refresh_token_reuse");
+            tracing::warn!(client_id, family_id = %token.family_id, "rotated refresh token reused: family revoked");
+            Ok(Err(Refused::Reused))
         }
-    };
-    if is_grace_retry(used_at, now, state.config.tokens.refresh_reuse_grace.as_secs() as i64) {
-        return Ok(Rotation::GraceRetry(token));
     }
-    revoke_family(state, &token.family_id).await?;
-    state.metrics.security_event("refresh_token_reuse");
-    tracing::warn!(client_id, family_id = %token.family_id, "rotated refresh token reused: family revoked");
-    Ok(Rotation::Reused)
+}
+
+/// Writes the successor of a presented token together with the jti of the access token issued
+/// beside it (`access_jti`, `access_exp`), and returns the successor. A fresh token is marked used
+/// in the same transaction, so a failure leaves it unused; at most one concurrent caller rotates
+/// it, and the others are judged again as what they now are (a grace retry, most likely).
+pub async fn rotate(state: &AppState, rotating: &Rotating, access_jti: &str, access_exp: UnixTime, now: UnixTime) -> Result<Result<String, Refused>, AppError> {
+    let presented = rotating.token();
+    let (token, successor) = new_token(state, &presented.family_id, &NewRefreshGrant::continuing(presented), now);
+    let durable = &state.durable;
+    match rotating {
+        Rotating::GraceRetry(_) => durable.add_refresh_successor(&successor, access_jti, access_exp).await?,
+        Rotating::Fresh(_) => {
+            if !durable.rotate_refresh_token(&presented.token_hash, now, &successor, access_jti, access_exp).await? {
+                // A concurrent request rotated it, or revoked its family, a moment ago.
+                let again = durable.refresh_token(&presented.token_hash).await?;
+                match present(state, &presented.client_id, again, now).await? {
+                    Ok(Rotating::GraceRetry(_)) => durable.add_refresh_successor(&successor, access_jti, access_exp).await?,
+                    // Fresh again cannot follow a lost compare-and-set; refuse rather than loop.
+                    Ok(Rotating::Fresh(_)) => return Ok(Err(Refused::Invalid)),
+                    Err(refused) => return Ok(Err(refused)),
+                }
+            }
+        }
+    }
+    Ok(Ok(token))
 }
 
 #[cfg(test)]

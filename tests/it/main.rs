@@ -43,6 +43,7 @@ mod cli;
 mod cli_api_keys;
 mod keys;
 mod readiness;
+mod store_transactions;
 mod stores;
 
 use support::harness::{environment, require_all, Tests};
@@ -78,6 +79,7 @@ fn main() {
         ("cli_api_keys", cli_api_keys::tests),
         ("keys", keys::tests),
         ("readiness", readiness::tests),
+        ("store_transactions", store_transactions::tests),
         ("stores", stores::tests),
         ("attacks", attacks::tests),
     ];

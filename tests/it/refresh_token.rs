@@ -19,6 +19,7 @@ use crate::support::{Backend, TestServer};
 pub fn tests(t: &mut Tests) {
     t.each_backend("rotation_with_the_oauth2_crate_and_reuse_revoking_the_family", rotation_with_the_oauth2_crate_and_reuse_revoking_the_family)
         .each_backend("a_quick_retry_is_not_reuse_and_scope_only_narrows", a_quick_retry_is_not_reuse_and_scope_only_narrows)
+        .each_backend("concurrent_refreshes_each_get_a_pair_the_family_revokes", concurrent_refreshes_each_get_a_pair_the_family_revokes)
         .test("refresh_tokens_are_bound_to_their_client", refresh_tokens_are_bound_to_their_client);
 }
 
@@ -72,6 +73,37 @@ async fn a_quick_retry_is_not_reuse_and_scope_only_narrows(backend: Backend) {
     clock.advance(1);
     assert_eq!(error_code(refresh(&server, &s.app, &s.refresh, None).await).await.1, "invalid_grant");
     assert_eq!(introspect(&server, &s.app, fresh["refresh_token"].as_str().unwrap()).await["active"], false, "{backend:?}: the family survived reuse");
+}
+
+/// Requests racing with one token: one rotates it, the others lose the compare-and-set (or read
+/// it used) and are grace retries. Each gets its own pair, and each pair was stored whole: a
+/// later reuse revokes every one of their refresh and access tokens.
+async fn concurrent_refreshes_each_get_a_pair_the_family_revokes(backend: Backend) {
+    let clock = manual_clock();
+    let server = TestServer::start_with_clock(backend, clock.clone(), |c| c.tokens.refresh_reuse_grace = Duration::from_secs(5)).await;
+    let s = signed_in_with_refresh(&server).await;
+    let answers = futures_util::future::join_all((0..6).map(|_| refresh(&server, &s.app, &s.refresh, None))).await;
+    let mut pairs = Vec::new();
+    for res in answers {
+        assert_eq!(res.status(), 200, "{backend:?}: a racing refresh within the grace window");
+        let body: Value = res.json().await.unwrap();
+        pairs.push((body["refresh_token"].as_str().unwrap().to_string(), body["access_token"].as_str().unwrap().to_string()));
+    }
+    let mut successors: Vec<&String> = pairs.iter().map(|(r, _)| r).collect();
+    successors.sort();
+    successors.dedup();
+    assert_eq!(successors.len(), 6, "{backend:?}: each request its own successor");
+    for (next, access) in &pairs {
+        assert_eq!(introspect(&server, &s.app, next).await["active"], true, "{backend:?}");
+        assert_eq!(introspect(&server, &s.app, access).await["active"], true, "{backend:?}");
+    }
+
+    clock.advance(6);
+    assert_eq!(error_code(refresh(&server, &s.app, &s.refresh, None).await).await.1, "invalid_grant", "{backend:?}: reuse");
+    for (next, access) in &pairs {
+        assert_eq!(introspect(&server, &s.app, next).await["active"], false, "{backend:?}: a successor outlived its family");
+        assert_eq!(introspect(&server, &s.app, access).await["active"], false, "{backend:?}: an access token's jti was not recorded with its successor");
+    }
 }
 
 async fn refresh_tokens_are_bound_to_their_client() {

@@ -173,7 +173,7 @@ async fn ephemeral_publish_reaches_subscribers(kind: EphemeralKind) {
 
 // ---- Durable ----
 
-async fn store_for(database: Database) -> (TestDatabase, Arc<dyn Durable>) {
+pub(crate) async fn store_for(database: Database) -> (TestDatabase, Arc<dyn Durable>) {
     let db = TestDatabase::of(database).await;
     let store = db.open().await;
     store.ping().await.unwrap();
@@ -181,7 +181,7 @@ async fn store_for(database: Database) -> (TestDatabase, Arc<dyn Durable>) {
     (db, store)
 }
 
-fn is_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+pub(crate) fn is_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::Conflict(_)))
 }
 
@@ -309,11 +309,11 @@ async fn durable_signing_keys(database: Database) {
     assert_eq!(store.signing_keys().await.unwrap().len(), 2, "the winner's key and k2");
 }
 
-fn family(id: &str) -> RefreshFamily {
+pub(crate) fn family(id: &str) -> RefreshFamily {
     RefreshFamily { id: id.into(), client_id: "c1".into(), sub: "s1".into(), created_at: 100, absolute_expires_at: 10_000 }
 }
 
-fn refresh_token(hash: u8, family: &str) -> RefreshToken {
+pub(crate) fn refresh_token(hash: u8, family: &str) -> RefreshToken {
     RefreshToken {
         token_hash: vec![hash; 32],
         family_id: family.into(),
@@ -332,61 +332,71 @@ fn refresh_token(hash: u8, family: &str) -> RefreshToken {
 
 async fn durable_refresh_tokens(database: Database) {
     let (_db, store) = store_for(database).await;
-    store.insert_refresh_family(&family("f1")).await.unwrap();
-    assert!(is_conflict(store.insert_refresh_family(&family("f1")).await), "{database:?}: one family id twice");
     let t1 = refresh_token(1, "f1");
-    store.insert_refresh_token(&t1).await.unwrap();
+    store.start_refresh_family(&family("f1"), &t1, "jti-old", 250).await.unwrap();
+    assert!(is_conflict(store.start_refresh_family(&family("f1"), &refresh_token(4, "f1"), "jti-4", 9_000).await), "{database:?}: one family id twice");
     assert_eq!(store.refresh_token(&t1.token_hash).await.unwrap(), Some(t1.clone()), "{database:?}: round trip");
-    assert!(is_conflict(store.insert_refresh_token(&t1).await), "{database:?}: one token hash twice");
+    assert!(is_conflict(store.add_refresh_successor(&t1, "jti-5", 9_000).await), "{database:?}: one token hash twice");
     assert_eq!(store.refresh_token(&[7; 32]).await.unwrap(), None);
     let mut other_family = family("f2");
     other_family.absolute_expires_at = 20_000;
-    store.insert_refresh_family(&other_family).await.unwrap();
     let mut t9 = refresh_token(9, "f2");
     (t9.auth_time, t9.sid) = (None, None);
-    store.insert_refresh_token(&t9).await.unwrap();
+    store.start_refresh_family(&other_family, &t9, "jti-other", 9_000).await.unwrap();
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().absolute_expires_at, 20_000, "absolute expiry comes from the family");
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().sid, None);
 
-    // Rotation's compare-and-set: of many concurrent callers exactly one marks the token used.
+    // Rotation's compare-and-set: of many concurrent callers exactly one rotates the token, and
+    // only its successor is stored.
     let barrier = Arc::new(Barrier::new(8));
-    let callers: Vec<_> = (0..8)
-        .map(|_| {
+    let callers: Vec<_> = (0..8u8)
+        .map(|i| {
             let (store, barrier, hash) = (store.clone(), barrier.clone(), t1.token_hash.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.mark_refresh_token_used(&hash, 200).await.unwrap()
+                store.rotate_refresh_token(&hash, 200, &refresh_token(20 + i, "f1"), &format!("jti-race-{i}"), 9_000).await.unwrap()
             })
         })
         .collect();
-    let mut winners = 0;
-    for c in callers {
-        winners += c.await.unwrap() as usize;
+    let mut winners = Vec::new();
+    for (i, c) in callers.into_iter().enumerate() {
+        if c.await.unwrap() {
+            winners.push(i as u8);
+        }
     }
-    assert_eq!(winners, 1, "{database:?}: {winners} callers rotated one refresh token");
-    assert!(!store.mark_refresh_token_used(&t1.token_hash, 300).await.unwrap(), "the second caller loses");
+    assert_eq!(winners.len(), 1, "{database:?}: {winners:?} rotated one refresh token");
+    let winner = winners[0];
+    for i in 0..8u8 {
+        let stored = store.refresh_token(&[20 + i; 32]).await.unwrap();
+        assert_eq!(stored.is_some(), i == winner, "{database:?}: successor {i} stored: {stored:?}");
+    }
+    assert!(!store.rotate_refresh_token(&t1.token_hash, 300, &refresh_token(30, "f1"), "jti-late", 9_000).await.unwrap(), "the second caller loses");
+    assert_eq!(store.refresh_token(&[30; 32]).await.unwrap(), None, "{database:?}: a losing rotation stored its successor");
     assert_eq!(store.refresh_token(&t1.token_hash).await.unwrap().unwrap().used_at, Some(200), "the first use is kept");
-    assert!(!store.mark_refresh_token_used(&[7; 32], 200).await.unwrap(), "an unknown token");
+    assert!(!store.rotate_refresh_token(&[7; 32], 200, &refresh_token(31, "f1"), "jti-unknown", 9_000).await.unwrap(), "an unknown token");
+    assert_eq!(store.refresh_token(&[31; 32]).await.unwrap(), None);
 
-    // The successor, and the family's access tokens.
+    // A grace retry's successor, beside the first one; the presented token is left as it was.
     let t2 = refresh_token(2, "f1");
-    store.insert_refresh_token(&t2).await.unwrap();
-    store.record_family_access_token("f1", "jti-live", 9_000).await.unwrap();
-    store.record_family_access_token("f1", "jti-old", 250).await.unwrap();
-    store.record_family_access_token("f2", "jti-other", 9_000).await.unwrap();
+    store.add_refresh_successor(&t2, "jti-live", 9_000).await.unwrap();
+    assert_eq!(store.refresh_token(&t2.token_hash).await.unwrap(), Some(t2.clone()));
+    assert_eq!(store.refresh_token(&t1.token_hash).await.unwrap().unwrap().used_at, Some(200));
 
     // Revoking the family: every token of it is revoked; its unexpired access tokens come back.
-    let live = store.revoke_refresh_family("f1", 300).await.unwrap();
-    assert_eq!(live, vec![("jti-live".to_string(), 9_000)], "{database:?}: only unexpired access tokens of this family");
-    for hash in [&t1.token_hash, &t2.token_hash] {
+    let mut live = store.revoke_refresh_family("f1", 300).await.unwrap();
+    live.sort();
+    let mut expected = vec![(format!("jti-race-{winner}"), 9_000), ("jti-live".to_string(), 9_000)];
+    expected.sort();
+    assert_eq!(live, expected, "{database:?}: only unexpired access tokens of this family, and only those of committed rotations");
+    for hash in [&t1.token_hash, &t2.token_hash, &vec![20 + winner; 32]] {
         assert_eq!(store.refresh_token(hash).await.unwrap().unwrap().revoked_at, Some(300), "{database:?}");
     }
-    assert!(!store.mark_refresh_token_used(&t2.token_hash, 310).await.unwrap(), "{database:?}: a revoked token was rotated");
+    assert!(!store.rotate_refresh_token(&t2.token_hash, 310, &refresh_token(32, "f1"), "jti-32", 9_000).await.unwrap(), "{database:?}: a revoked token was rotated");
     // A token added to a revoked family (a rotation racing the revocation) reads as revoked.
     let late = refresh_token(3, "f1");
-    store.insert_refresh_token(&late).await.unwrap();
+    store.add_refresh_successor(&late, "jti-3", 9_000).await.unwrap();
     assert_eq!(store.refresh_token(&late.token_hash).await.unwrap().unwrap().revoked_at, Some(300), "{database:?}: the family's revocation");
-    assert!(!store.mark_refresh_token_used(&late.token_hash, 320).await.unwrap(), "{database:?}: a token of a revoked family was rotated");
+    assert!(!store.rotate_refresh_token(&late.token_hash, 320, &refresh_token(33, "f1"), "jti-33", 9_000).await.unwrap(), "{database:?}: a token of a revoked family was rotated");
     // Other families are untouched; an unknown family has nothing to revoke.
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().revoked_at, None);
     assert!(store.revoke_refresh_family("nope", 300).await.unwrap().is_empty());
@@ -394,7 +404,7 @@ async fn durable_refresh_tokens(database: Database) {
     assert_eq!(store.refresh_token(&t9.token_hash).await.unwrap().unwrap().revoked_at, Some(400));
 }
 
-fn api_key(id: &str, hash: u8, created_at: i64) -> ApiKey {
+pub(crate) fn api_key(id: &str, hash: u8, created_at: i64) -> ApiKey {
     ApiKey {
         id: id.into(),
         name: format!("key {id}"),
@@ -415,38 +425,66 @@ fn api_key(id: &str, hash: u8, created_at: i64) -> ApiKey {
     }
 }
 
+/// An admin change's audit event, as the store takes it with the change.
+pub(crate) fn audit_event(kind: &str, subject: &str) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        at: 1_000,
+        kind: kind.into(),
+        subject: subject.into(),
+        caller: Some("admin".into()),
+        result: "ok".into(),
+        reason: None,
+        details: serde_json::json!({}),
+    }
+}
+
 async fn durable_api_keys(database: Database) {
     let (_db, store) = store_for(database).await;
+    let generated = |id: &str| audit_event("api_key.generate", id);
     let k1 = api_key("ak_1", 1, 100);
-    store.insert_api_key(&k1).await.unwrap();
+    store.insert_api_key(&k1, &generated("ak_1")).await.unwrap();
     assert_eq!(store.api_key("ak_1").await.unwrap(), Some(k1.clone()), "{database:?}: round trip");
     assert_eq!(store.api_key_by_hash(&k1.key_hash).await.unwrap(), Some(k1.clone()));
     assert_eq!(store.api_key("ak_9").await.unwrap(), None);
     assert_eq!(store.api_key_by_hash(&[9; 32]).await.unwrap(), None);
-    assert!(is_conflict(store.insert_api_key(&api_key("ak_1", 5, 100)).await), "{database:?}: one id twice");
-    assert!(is_conflict(store.insert_api_key(&api_key("ak_5", 1, 100)).await), "{database:?}: one key hash twice");
+    assert!(is_conflict(store.insert_api_key(&api_key("ak_1", 5, 100), &generated("ak_1")).await), "{database:?}: one id twice");
+    assert!(is_conflict(store.insert_api_key(&api_key("ak_5", 1, 100), &generated("ak_5")).await), "{database:?}: one key hash twice");
     let mut k2 = api_key("ak_2", 2, 50);
     (k2.cidrs, k2.metadata) = (vec![], serde_json::json!({}));
-    store.insert_api_key(&k2).await.unwrap();
-    store.insert_api_key(&api_key("ak_3", 3, 100)).await.unwrap();
+    store.insert_api_key(&k2, &generated("ak_2")).await.unwrap();
+    store.insert_api_key(&api_key("ak_3", 3, 100), &generated("ak_3")).await.unwrap();
     let ids: Vec<String> = store.api_keys().await.unwrap().into_iter().map(|k| k.id).collect();
     assert_eq!(ids, vec!["ak_2", "ak_1", "ak_3"], "{database:?}: listed by creation, then id");
 
-    // Retire: the rotation's compare-and-set; a retired key is live until revoked.
-    assert!(store.retire_api_key("ak_1", "ak_2", 500).await.unwrap());
+    // Rotate: the successor is inserted as the old key is retired; a retired key is live until revoked.
+    let rotated = |id: &str| audit_event("api_key.rotate", id);
+    assert!(store.rotate_api_key("ak_1", &api_key("ak_4", 4, 200), 500, &rotated("ak_1")).await.unwrap());
     let retired = store.api_key("ak_1").await.unwrap().unwrap();
-    assert_eq!((retired.replaced_by.as_deref(), retired.grace_until, retired.revoked_at), (Some("ak_2"), Some(500), None));
-    assert!(!store.retire_api_key("ak_1", "ak_3", 900).await.unwrap(), "{database:?}: a retired key retired again");
-    assert_eq!(store.api_key("ak_1").await.unwrap().unwrap().replaced_by.as_deref(), Some("ak_2"), "the first successor stays");
-    assert!(!store.retire_api_key("ak_9", "ak_3", 900).await.unwrap(), "an unknown key");
+    assert_eq!((retired.replaced_by.as_deref(), retired.grace_until, retired.revoked_at), (Some("ak_4"), Some(500), None));
+    assert_eq!(store.api_key("ak_4").await.unwrap(), Some(api_key("ak_4", 4, 200)));
+    assert!(!store.rotate_api_key("ak_1", &api_key("ak_6", 6, 200), 900, &rotated("ak_1")).await.unwrap(), "{database:?}: a retired key retired again");
+    assert_eq!(store.api_key("ak_1").await.unwrap().unwrap().replaced_by.as_deref(), Some("ak_4"), "the first successor stays");
+    assert_eq!(store.api_key("ak_6").await.unwrap(), None, "{database:?}: a refused rotation inserted its successor");
+    assert!(!store.rotate_api_key("ak_9", &api_key("ak_7", 7, 200), 900, &rotated("ak_9")).await.unwrap(), "an unknown key");
+    assert_eq!(store.api_key("ak_7").await.unwrap(), None);
 
-    // Revoke: once; a revoked key cannot be retired; unknown keys are not found.
-    assert!(store.revoke_api_key("ak_2", 600).await.unwrap());
-    assert!(!store.revoke_api_key("ak_2", 700).await.unwrap(), "{database:?}: revoked twice");
+    // Revoke: once; a revoked key cannot be rotated; unknown keys are not found.
+    let revoked = |id: &str| audit_event("api_key.revoke", id);
+    assert!(store.revoke_api_key("ak_2", 600, &key_tokens("ak_2", 600), &revoked("ak_2")).await.unwrap());
+    assert!(!store.revoke_api_key("ak_2", 700, &key_tokens("ak_2", 700), &revoked("ak_2")).await.unwrap(), "{database:?}: revoked twice");
     assert_eq!(store.api_key("ak_2").await.unwrap().unwrap().revoked_at, Some(600), "the first revocation's time is kept");
-    assert!(!store.retire_api_key("ak_2", "ak_3", 900).await.unwrap(), "{database:?}: a revoked key was retired");
-    assert!(!store.revoke_api_key("ak_9", 600).await.unwrap());
-    assert!(store.revoke_api_key("ak_1", 650).await.unwrap(), "a retired key within its grace is still live, so revocable");
+    assert!(!store.rotate_api_key("ak_2", &api_key("ak_8", 8, 200), 900, &rotated("ak_2")).await.unwrap(), "{database:?}: a revoked key was rotated");
+    assert!(!store.revoke_api_key("ak_9", 600, &key_tokens("ak_9", 600), &revoked("ak_9")).await.unwrap());
+    assert!(store.revoke_api_key("ak_1", 650, &key_tokens("ak_1", 650), &revoked("ak_1")).await.unwrap(), "a retired key within its grace is still live, so revocable");
+
+    // Each change wrote its audit event; a refused one wrote none.
+    let kinds = |events: Vec<AuditEvent>| events.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+    assert_eq!(kinds(store.recent_audit(Some("ak_1"), 10).await.unwrap()), vec!["api_key.generate", "api_key.rotate", "api_key.revoke"], "{database:?}");
+    assert_eq!(kinds(store.recent_audit(Some("ak_2"), 10).await.unwrap()), vec!["api_key.generate", "api_key.revoke"], "{database:?}");
+    for id in ["ak_5", "ak_9"] {
+        assert!(store.recent_audit(Some(id), 10).await.unwrap().is_empty(), "{database:?}: a refused change of {id} was audited");
+    }
 
     // Touch: last use and where from.
     store.touch_api_key("ak_3", 800, Some("10.1.2.3")).await.unwrap();
@@ -520,4 +558,9 @@ async fn durable_audit(database: Database) {
     let b: Vec<String> = store.recent_audit(Some("ak_b"), 2).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(b, vec!["api_key.e3", "api_key.e5"]);
     assert!(store.recent_audit(Some("ak_none"), 10).await.unwrap().is_empty());
+}
+
+/// The denial of the tokens bought with API key `id`, revoked at `now`.
+fn key_tokens(id: &str, now: i64) -> sesame::store::Denial {
+    sesame::tokens::deny_list::client_denial(id, std::time::Duration::from_secs(300), now)
 }

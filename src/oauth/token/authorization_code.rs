@@ -51,9 +51,7 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
         None
     };
     let refresh = if client.allows_grant(crate::oauth::grant_type::GrantType::RefreshToken) {
-        let issued = refresh::issue_new_family(state, NewRefreshGrant::of(grant), now).await?;
-        refresh::record_access_token(state, &issued.family_id, &access.jti, access.exp).await?;
-        Some(issued)
+        Some(refresh::issue_new_family(state, NewRefreshGrant::of(grant), &access.jti, access.exp, now).await?)
     } else {
         None
     };

@@ -3,7 +3,7 @@
 use crate::error::{EndpointError, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::oauth::scope::Scopes;
-use crate::tokens::refresh::{self, NewRefreshGrant, Rotation};
+use crate::tokens::refresh::{self, Refused};
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -18,11 +18,8 @@ pub async fn grant(state: &AppState, client: &Client, req: &RefreshRequest) -> R
     if let Some(found) = stored.as_ref().filter(|t| t.client_id == client.id) {
         Scopes::narrowed(&found.scopes, req.scope.as_deref())?;
     }
-    let token = match refresh::rotate(state, &client.id, stored, now).await? {
-        Rotation::Rotated(t) | Rotation::GraceRetry(t) => t,
-        Rotation::Reused => return Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked").into()),
-        Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into()),
-    };
+    let rotating = refresh::present(state, &client.id, stored, now).await?.map_err(refused)?;
+    let token = rotating.token();
     // A user who has been disabled or removed gets no new tokens.
     if token.sub != client.id && state.durable.user(&token.sub).await?.is_none_or(|u| u.disabled) {
         refresh::revoke_family(state, &token.family_id).await?;
@@ -30,20 +27,14 @@ pub async fn grant(state: &AppState, client: &Client, req: &RefreshRequest) -> R
     }
     // Narrowing is allowed for this access token; the family keeps its original scopes.
     let scopes = Scopes::narrowed(&token.scopes, req.scope.as_deref())?;
+    // Signed in memory first: its jti is stored with the successor, and it is answered only once
+    // the rotation has committed.
     let access = access::issue(
         Issuer::of(state),
         AccessTokenRequest { auth_time: token.auth_time, sid: token.sid.clone(), ..AccessTokenRequest::for_client(&state.config, client, &token.sub, &scopes) },
         now,
     )?;
-    refresh::record_access_token(state, &token.family_id, &access.jti, access.exp).await?;
-    let successor = NewRefreshGrant {
-        client_id: client.id.clone(),
-        sub: token.sub.clone(),
-        scopes: token.scopes.clone(),
-        auth_time: token.auth_time,
-        sid: token.sid.clone(),
-    };
-    let next = refresh::issue_in_family(state, &token.family_id, &successor, now).await?;
+    let next = refresh::rotate(state, &rotating, &access.jti, access.exp, now).await?.map_err(refused)?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
@@ -52,4 +43,11 @@ pub async fn grant(state: &AppState, client: &Client, req: &RefreshRequest) -> R
         refresh_token: Some(next),
         ..TokenResponse::default()
     })
+}
+
+fn refused(why: Refused) -> EndpointError {
+    match why {
+        Refused::Reused => OAuthError::invalid_grant("the refresh token was already used; its grant is revoked").into(),
+        Refused::Invalid => OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into(),
+    }
 }

@@ -1,12 +1,15 @@
-//! API keys, stored by hash: issue, retire on rotation, revoke, last use.
+//! API keys, stored by hash: issue, rotate (successor and retirement together), revoke, last use;
+//! each administrative write with its audit event, in one transaction.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
+use super::audit::insert_audit;
+use super::denials::insert_denial;
 use super::{from_json, json_value, map_err, to_json, SqlStore};
 use crate::clock::UnixTime;
-use crate::store::{ApiKey, ApiKeyStore, StoreError, StoreResult};
+use crate::store::{ApiKey, ApiKeyStore, AuditEvent, Denial, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, name, env, key_hash, prefix, scopes, created_at, expires_at, cidrs, rate_limit_per_minute, \
      metadata, last_used_at, last_used_from, revoked_at, grace_until, replaced_by";
@@ -47,30 +50,37 @@ impl SqlStore {
     }
 }
 
+async fn insert_key(conn: &mut AnyConnection, k: &ApiKey) -> StoreResult<()> {
+    sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
+        .bind(&k.id)
+        .bind(&k.name)
+        .bind(&k.env)
+        .bind(k.key_hash.clone())
+        .bind(&k.prefix)
+        .bind(to_json(&k.scopes))
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(to_json(&k.cidrs))
+        .bind(k.rate_limit_per_minute)
+        .bind(k.metadata.to_string())
+        .bind(k.last_used_at)
+        .bind(k.last_used_from.clone())
+        .bind(k.revoked_at)
+        .bind(k.grace_until)
+        .bind(k.replaced_by.clone())
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ApiKeyStore for SqlStore {
-    async fn insert_api_key(&self, k: &ApiKey) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
-            .bind(&k.id)
-            .bind(&k.name)
-            .bind(&k.env)
-            .bind(k.key_hash.clone())
-            .bind(&k.prefix)
-            .bind(to_json(&k.scopes))
-            .bind(k.created_at)
-            .bind(k.expires_at)
-            .bind(to_json(&k.cidrs))
-            .bind(k.rate_limit_per_minute)
-            .bind(k.metadata.to_string())
-            .bind(k.last_used_at)
-            .bind(k.last_used_from.clone())
-            .bind(k.revoked_at)
-            .bind(k.grace_until)
-            .bind(k.replaced_by.clone())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        insert_key(&mut tx, key).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn api_key_by_hash(&self, hash: &[u8]) -> StoreResult<Option<ApiKey>> {
@@ -86,25 +96,43 @@ impl ApiKeyStore for SqlStore {
         rows.iter().map(key_from_row).collect()
     }
 
-    async fn revoke_api_key(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+    async fn revoke_api_key(&self, id: &str, now: UnixTime, tokens: &Denial, audit: &AuditEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        insert_denial(&mut tx, tokens).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
-    async fn retire_api_key(&self, id: &str, successor: &str, grace_until: UnixTime) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE api_keys SET replaced_by = $1, grace_until = $2 WHERE id = $3 AND revoked_at IS NULL AND replaced_by IS NULL")
-            .bind(successor)
+    async fn rotate_api_key(&self, id: &str, successor: &ApiKey, grace_until: UnixTime, audit: &AuditEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The conditional update is the compare-and-set: of two concurrent rotations of a key,
+        // one retires it and the other matches nothing and inserts nothing.
+        let retired = sqlx::query("UPDATE api_keys SET replaced_by = $1, grace_until = $2 WHERE id = $3 AND revoked_at IS NULL AND replaced_by IS NULL")
+            .bind(&successor.id)
             .bind(grace_until)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        if retired.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        insert_key(&mut tx, successor).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn touch_api_key(&self, id: &str, at: UnixTime, from: Option<&str>) -> StoreResult<()> {

@@ -1,26 +1,32 @@
 //! The audit trail, append-only, read newest first.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{json_value, map_err, SqlStore};
 use crate::store::{AuditEvent, AuditStore, StoreError, StoreResult};
 
+/// Appends an event on `conn`: in a transaction, it commits with the change it records.
+pub(super) async fn insert_audit(conn: &mut AnyConnection, e: &AuditEvent) -> StoreResult<()> {
+    sqlx::query("INSERT INTO audit_events (at, kind, subject, caller, result, reason, details) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(e.at)
+        .bind(&e.kind)
+        .bind(&e.subject)
+        .bind(e.caller.clone())
+        .bind(&e.result)
+        .bind(e.reason.clone())
+        .bind(e.details.to_string())
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        sqlx::query("INSERT INTO audit_events (at, kind, subject, caller, result, reason, details) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(e.at)
-            .bind(&e.kind)
-            .bind(&e.subject)
-            .bind(e.caller.clone())
-            .bind(&e.result)
-            .bind(e.reason.clone())
-            .bind(e.details.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        insert_audit(&mut conn, e).await
     }
 
     async fn recent_audit(&self, subject: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>> {

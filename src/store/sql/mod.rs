@@ -37,9 +37,11 @@ impl SqlStore {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5));
         if backend == "sqlite" {
+            // synchronous = FULL: in WAL mode NORMAL may lose the last commits on power loss, and
+            // a refresh rotation or revocation the client was told about must not be undone.
             pool_options = pool_options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
                     Ok(())
                 })
             });
@@ -109,5 +111,22 @@ mod tests {
         assert!(matches!(json_value("{\"a\":", "t.c"), Err(StoreError::Other(m)) if m.contains("t.c")));
         assert_eq!(json_value("null", "t.c").unwrap(), serde_json::Value::Null);
         assert!(from_json("[1,").is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_commits_are_durable_once_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await.unwrap();
+        let pragma = |name: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                let row = sqlx::query(&format!("PRAGMA {name}")).fetch_one(&pool).await.unwrap();
+                sqlx::Row::try_get::<String, _>(&row, 0).or_else(|_| sqlx::Row::try_get::<i64, _>(&row, 0).map(|n| n.to_string())).unwrap()
+            }
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("synchronous").await, "2", "FULL: NORMAL in WAL mode may lose the last commits on power loss");
+        assert_eq!(pragma("busy_timeout").await, "5000");
+        store.close().await;
     }
 }

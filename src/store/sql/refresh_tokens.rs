@@ -1,8 +1,9 @@
-//! Refresh-token families and their tokens: compare-and-set rotation, family revocation.
+//! Refresh-token families and their tokens: rotation (compare-and-set, successor and access jti in
+//! one transaction), family revocation.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{from_json, map_err, to_json, SqlStore};
 use crate::clock::UnixTime;
@@ -31,39 +32,63 @@ fn token_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
     })
 }
 
-#[async_trait]
-impl RefreshTokenStore for SqlStore {
-    async fn insert_refresh_family(&self, f: &RefreshFamily) -> StoreResult<()> {
-        sqlx::query("INSERT INTO refresh_families (id, client_id, sub, created_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&f.id)
-            .bind(&f.client_id)
-            .bind(&f.sub)
-            .bind(f.created_at)
-            .bind(f.absolute_expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, sub, scopes, auth_time, sid, created_at, idle_expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(t.token_hash.clone())
-        .bind(&t.family_id)
-        .bind(&t.client_id)
-        .bind(&t.sub)
-        .bind(to_json(&t.scopes))
-        .bind(t.auth_time)
-        .bind(t.sid.clone())
-        .bind(t.created_at)
-        .bind(t.idle_expires_at)
-        .execute(&self.pool)
+async fn insert_family(conn: &mut AnyConnection, f: &RefreshFamily) -> StoreResult<()> {
+    sqlx::query("INSERT INTO refresh_families (id, client_id, sub, created_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&f.id)
+        .bind(&f.client_id)
+        .bind(&f.sub)
+        .bind(f.created_at)
+        .bind(f.absolute_expires_at)
+        .execute(conn)
         .await
         .map_err(map_err)?;
-        Ok(())
+    Ok(())
+}
+
+async fn insert_token(conn: &mut AnyConnection, t: &RefreshToken) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, sub, scopes, auth_time, sid, created_at, idle_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(t.token_hash.clone())
+    .bind(&t.family_id)
+    .bind(&t.client_id)
+    .bind(&t.sub)
+    .bind(to_json(&t.scopes))
+    .bind(t.auth_time)
+    .bind(t.sid.clone())
+    .bind(t.created_at)
+    .bind(t.idle_expires_at)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+async fn insert_access_jti(conn: &mut AnyConnection, family_id: &str, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
+    sqlx::query("INSERT INTO refresh_family_access_tokens (family_id, jti, expires_at) VALUES ($1, $2, $3)")
+        .bind(family_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// The successor and its access token's jti, in the caller's transaction.
+async fn insert_successor(conn: &mut AnyConnection, successor: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<()> {
+    insert_token(conn, successor).await?;
+    insert_access_jti(conn, &successor.family_id, access_jti, access_exp).await
+}
+
+#[async_trait]
+impl RefreshTokenStore for SqlStore {
+    async fn start_refresh_family(&self, family: &RefreshFamily, first: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        insert_family(&mut tx, family).await?;
+        insert_successor(&mut tx, first, access_jti, access_exp).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshToken>> {
@@ -75,15 +100,31 @@ impl RefreshTokenStore for SqlStore {
         row.as_ref().map(token_from_row).transpose()
     }
 
-    async fn mark_refresh_token_used(&self, hash: &[u8], now: UnixTime) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL \
+    async fn rotate_refresh_token(&self, presented_hash: &[u8], now: UnixTime, successor: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The conditional update is the lock: a concurrent rotation of the same token waits (on the
+        // row in PostgreSQL, the write lock in SQLite) until this transaction ends, then matches
+        // nothing if it committed, or wins if it rolled back.
+        let marked = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)")
             .bind(now)
-            .bind(hash.to_vec())
-            .execute(&self.pool)
+            .bind(presented_hash.to_vec())
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        if marked.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        insert_successor(&mut tx, successor, access_jti, access_exp).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn add_refresh_successor(&self, successor: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        insert_successor(&mut tx, successor, access_jti, access_exp).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> StoreResult<Vec<(String, UnixTime)>> {
@@ -110,16 +151,5 @@ impl RefreshTokenStore for SqlStore {
         rows.iter()
             .map(|r| Ok((r.try_get("jti").map_err(map_err)?, r.try_get("expires_at").map_err(map_err)?)))
             .collect()
-    }
-
-    async fn record_family_access_token(&self, family_id: &str, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
-        sqlx::query("INSERT INTO refresh_family_access_tokens (family_id, jti, expires_at) VALUES ($1, $2, $3)")
-            .bind(family_id)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
     }
 }
