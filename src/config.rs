@@ -25,6 +25,11 @@ pub struct Config {
     /// Every node of a cluster needs the same one.
     pub kek: Option<String>,
     pub database_max_connections: u32,
+    /// The longest a request waits on PostgreSQL or Redis. A store that does not answer within
+    /// it is taken as down: requests that need it get 503 at once until a background probe
+    /// finds it back (every 200 ms).
+    #[serde(with = "humantime_serde")]
+    pub store_timeout: Duration,
     /// Memory ceiling of the in-process store (no `redis_url`), in MiB; writes beyond it get 503.
     pub memory_store_max_mib: usize,
     pub tokens: TokenConfig,
@@ -255,6 +260,7 @@ impl Default for Config {
             keys_dir: PathBuf::from("keys"),
             kek: None,
             database_max_connections: 16,
+            store_timeout: Duration::from_millis(750),
             memory_store_max_mib: 256,
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
@@ -355,6 +361,9 @@ impl Config {
             if crate::crypto::kek::Kek::from_base64(k).is_err() {
                 errors.push("kek: must be the base64 of exactly 32 bytes".into());
             }
+        }
+        if self.store_timeout.is_zero() {
+            errors.push("store_timeout: must be longer than zero".into());
         }
         if self.database_max_connections == 0 {
             errors.push("database_max_connections: must be at least 1".into());

@@ -170,13 +170,18 @@ pub enum AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let unavailable = matches!(self, AppError::Store(StoreError::Unavailable(_)));
-        tracing::error!(error = %self, "request failed");
-        let err = if unavailable {
-            OAuthError::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable")
+        // An outage is logged once, by the store's circuit breaker, not once per request.
+        if unavailable {
+            tracing::debug!(error = %self, "request failed: store unavailable");
         } else {
-            OAuthError::new(ErrorCode::ServerError, "the server could not complete the request")
-        };
-        err.into_response()
+            tracing::error!(error = %self, "request failed");
+        }
+        if unavailable {
+            let mut response = OAuthError::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable").into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+        OAuthError::new(ErrorCode::ServerError, "the server could not complete the request").into_response()
     }
 }
 
@@ -200,13 +205,21 @@ impl From<StoreError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let unavailable = matches!(self.0, AppError::Store(StoreError::Unavailable(_)));
-        tracing::error!(error = %self.0, "page failed");
+        if unavailable {
+            tracing::debug!(error = %self.0, "page failed: store unavailable");
+        } else {
+            tracing::error!(error = %self.0, "page failed");
+        }
         let (status, page) = if unavailable {
             (StatusCode::SERVICE_UNAVAILABLE, ErrorPage { title: "Temporarily unavailable", message: "Sign-in is briefly unavailable. Try again in a moment." })
         } else {
             (StatusCode::INTERNAL_SERVER_ERROR, ErrorPage { title: "Something went wrong", message: "The server could not complete the request. Try again." })
         };
-        render(status, &page)
+        let mut response = render(status, &page);
+        if unavailable {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

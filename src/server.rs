@@ -19,16 +19,14 @@ use crate::oidc::metadata::Discovery;
 use crate::outbound::Destinations;
 use crate::state::AppState;
 use crate::store::ephemeral::{MemoryStore, RedisStore};
+use crate::store::guard::guard;
 use crate::store::sql::SqlStore;
-use crate::store::{Durable, Ephemeral};
+use crate::store::Ephemeral;
 
 /// Clients are read on every token request; a change reaches every node within this time.
 const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub struct Stores {
-    pub durable: Arc<dyn Durable>,
-    pub ephemeral: Arc<dyn Ephemeral>,
-}
+pub use crate::store::Stores;
 
 /// Opens (and migrates) the durable store and connects the ephemeral one.
 /// `redis_prefix` namespaces every Redis key (tests give each server its own).
@@ -50,6 +48,7 @@ pub fn load_kek(config: &Config) -> anyhow::Result<Kek> {
 }
 
 pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let stores = guard(stores, config.store_timeout);
     let metrics = Arc::new(Metrics::new());
     let rotation_metrics = metrics.clone();
     let (durable, kek, schedule) = (stores.durable.clone(), load_kek(&config)?, KeyRing::schedule_from(&config));

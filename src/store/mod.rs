@@ -1,6 +1,7 @@
 //! The two storage seams: durable (SQL) and ephemeral (Redis or in-process).
 
 pub mod ephemeral;
+pub mod guard;
 pub mod models;
 pub mod sql;
 
@@ -23,6 +24,12 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Both stores, as a server uses them.
+pub struct Stores {
+    pub durable: std::sync::Arc<dyn Durable>,
+    pub ephemeral: std::sync::Arc<dyn Ephemeral>,
+}
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {

@@ -14,6 +14,7 @@
 mod support;
 
 mod attacks;
+mod faults;
 
 // Endpoints.
 mod admin_api;
@@ -82,6 +83,7 @@ fn main() {
         ("store_transactions", store_transactions::tests),
         ("stores", stores::tests),
         ("attacks", attacks::tests),
+        ("faults", faults::tests),
     ];
     let mut trials = Vec::new();
     for (module, register) in modules {

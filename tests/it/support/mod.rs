@@ -5,6 +5,8 @@ pub mod api_keys;
 pub mod chromium;
 pub mod harness;
 pub mod machine;
+pub mod private_redis;
+pub mod proxy;
 pub mod sso;
 pub mod tokens;
 

@@ -1,0 +1,185 @@
+//! The durable store behind its gate: every method of every store trait, each one call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::gate::{Gate, Probe};
+use crate::clock::UnixTime;
+use crate::crypto::alg::SigningAlg;
+use crate::store::*;
+
+pub struct GuardedDurable {
+    inner: Arc<dyn Durable>,
+    gate: Gate,
+}
+
+impl GuardedDurable {
+    pub fn new(inner: Arc<dyn Durable>, budget: Duration) -> Self {
+        let pinged = inner.clone();
+        let probe: Probe = Arc::new(move || {
+            let store = pinged.clone();
+            Box::pin(async move { store.ping().await })
+        });
+        Self { inner, gate: Gate::new("the database", budget, probe) }
+    }
+
+    pub fn gate(&self) -> Gate {
+        self.gate.clone()
+    }
+}
+
+#[async_trait]
+impl ClientStore for GuardedDurable {
+    async fn insert_client(&self, client: &Client) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_client(client)).await
+    }
+    async fn client(&self, id: &str) -> StoreResult<Option<Client>> {
+        self.gate.run(self.inner.client(id)).await
+    }
+    async fn clients(&self) -> StoreResult<Vec<Client>> {
+        self.gate.run(self.inner.clients()).await
+    }
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        self.gate.run(self.inner.delete_client(id)).await
+    }
+    async fn set_client_secret_hash(&self, id: &str, hash: &[u8]) -> StoreResult<bool> {
+        self.gate.run(self.inner.set_client_secret_hash(id, hash)).await
+    }
+}
+
+#[async_trait]
+impl UserStore for GuardedDurable {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_user(user)).await
+    }
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        self.gate.run(self.inner.user_by_username(username)).await
+    }
+    async fn user(&self, sub: &str) -> StoreResult<Option<User>> {
+        self.gate.run(self.inner.user(sub)).await
+    }
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        self.gate.run(self.inner.users()).await
+    }
+    async fn set_password_hash(&self, username: &str, hash: &str) -> StoreResult<bool> {
+        self.gate.run(self.inner.set_password_hash(username, hash)).await
+    }
+    async fn set_user_disabled(&self, username: &str, disabled: bool) -> StoreResult<bool> {
+        self.gate.run(self.inner.set_user_disabled(username, disabled)).await
+    }
+}
+
+#[async_trait]
+impl RoleStore for GuardedDurable {
+    async fn user_roles(&self, sub: &str) -> StoreResult<Vec<String>> {
+        self.gate.run(self.inner.user_roles(sub)).await
+    }
+    async fn grant_role(&self, sub: &str, role: &str, now: UnixTime) -> StoreResult<bool> {
+        self.gate.run(self.inner.grant_role(sub, role, now)).await
+    }
+    async fn remove_role(&self, sub: &str, role: &str) -> StoreResult<bool> {
+        self.gate.run(self.inner.remove_role(sub, role)).await
+    }
+}
+
+#[async_trait]
+impl DenialStore for GuardedDurable {
+    async fn insert_denial(&self, denial: &Denial) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_denial(denial)).await
+    }
+    async fn live_denials(&self, now: UnixTime) -> StoreResult<Vec<Denial>> {
+        self.gate.run(self.inner.live_denials(now)).await
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for GuardedDurable {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        self.gate.run(self.inner.signing_keys()).await
+    }
+    async fn key_generation(&self, alg: SigningAlg) -> StoreResult<i64> {
+        self.gate.run(self.inner.key_generation(alg)).await
+    }
+    async fn change_keys(&self, alg: SigningAlg, expected: i64, add: Option<&StoredSigningKey>, remove: &[String]) -> StoreResult<bool> {
+        self.gate.run(self.inner.change_keys(alg, expected, add, remove)).await
+    }
+}
+
+#[async_trait]
+impl ConsentStore for GuardedDurable {
+    async fn consented_scopes(&self, sub: &str, client_id: &str) -> StoreResult<Vec<String>> {
+        self.gate.run(self.inner.consented_scopes(sub, client_id)).await
+    }
+    async fn save_consent(&self, sub: &str, client_id: &str, scopes: &[String], now: UnixTime) -> StoreResult<()> {
+        self.gate.run(self.inner.save_consent(sub, client_id, scopes, now)).await
+    }
+    async fn revoke_consent(&self, sub: &str, client_id: &str) -> StoreResult<()> {
+        self.gate.run(self.inner.revoke_consent(sub, client_id)).await
+    }
+}
+
+#[async_trait]
+impl RefreshTokenStore for GuardedDurable {
+    async fn start_refresh_family(&self, family: &RefreshFamily, first: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<()> {
+        self.gate.run(self.inner.start_refresh_family(family, first, access_jti, access_exp)).await
+    }
+    async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshToken>> {
+        self.gate.run(self.inner.refresh_token(hash)).await
+    }
+    async fn rotate_refresh_token(&self, presented_hash: &[u8], now: UnixTime, successor: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<bool> {
+        self.gate.run(self.inner.rotate_refresh_token(presented_hash, now, successor, access_jti, access_exp)).await
+    }
+    async fn add_refresh_successor(&self, successor: &RefreshToken, access_jti: &str, access_exp: UnixTime) -> StoreResult<()> {
+        self.gate.run(self.inner.add_refresh_successor(successor, access_jti, access_exp)).await
+    }
+    async fn revoke_refresh_family(&self, family_id: &str, now: UnixTime) -> StoreResult<Vec<(String, UnixTime)>> {
+        self.gate.run(self.inner.revoke_refresh_family(family_id, now)).await
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for GuardedDurable {
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_api_key(key, audit)).await
+    }
+    async fn api_key_by_hash(&self, hash: &[u8]) -> StoreResult<Option<ApiKey>> {
+        self.gate.run(self.inner.api_key_by_hash(hash)).await
+    }
+    async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKey>> {
+        self.gate.run(self.inner.api_key(id)).await
+    }
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.gate.run(self.inner.api_keys()).await
+    }
+    async fn revoke_api_key(&self, id: &str, now: UnixTime, tokens: &Denial, audit: &AuditEvent) -> StoreResult<bool> {
+        self.gate.run(self.inner.revoke_api_key(id, now, tokens, audit)).await
+    }
+    async fn rotate_api_key(&self, id: &str, successor: &ApiKey, grace_until: UnixTime, audit: &AuditEvent) -> StoreResult<bool> {
+        self.gate.run(self.inner.rotate_api_key(id, successor, grace_until, audit)).await
+    }
+    async fn touch_api_key(&self, id: &str, at: UnixTime, from: Option<&str>) -> StoreResult<()> {
+        self.gate.run(self.inner.touch_api_key(id, at, from)).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for GuardedDurable {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.gate.run(self.inner.append_audit(event)).await
+    }
+    async fn recent_audit(&self, subject: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        self.gate.run(self.inner.recent_audit(subject, limit)).await
+    }
+}
+
+#[async_trait]
+impl Durable for GuardedDurable {
+    async fn ping(&self) -> StoreResult<()> {
+        self.gate.run(self.inner.ping()).await
+    }
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+}
