@@ -36,6 +36,8 @@ struct Sample {
     sent: Instant,
     took: Duration,
     status: u16,
+    /// The `id` of what a 201 created: a write the server acknowledged.
+    created: Option<String>,
 }
 
 /// Requests sent in a loop by a few workers until stopped; every answer recorded.
@@ -59,12 +61,13 @@ impl Load {
                         let (what, request) = make();
                         let sent = Instant::now();
                         // A reset or a hang is a failure as much as a 500: the status says which.
-                        let status = match request.timeout(Duration::from_secs(5)).send().await {
-                            Ok(res) => res.status().as_u16(),
-                            Err(e) if e.is_timeout() => 0,
-                            Err(_) => 1,
+                        let (status, created) = match request.timeout(Duration::from_secs(5)).send().await {
+                            Ok(res) if res.status() == 201 => (201, res.json::<Value>().await.ok().and_then(|v| v["id"].as_str().map(str::to_string))),
+                            Ok(res) => (res.status().as_u16(), None),
+                            Err(e) if e.is_timeout() => (0, None),
+                            Err(_) => (1, None),
                         };
-                        samples.lock().unwrap().push(Sample { what, sent, took: sent.elapsed(), status });
+                        samples.lock().unwrap().push(Sample { what, sent, took: sent.elapsed(), status, created });
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 })
@@ -88,7 +91,7 @@ impl Load {
 /// Returns the slowest answer during the outage and when the first success after it came.
 fn judge(samples: &[Sample], down: Instant, back: Instant, during: &[u16], label: &str) -> (Duration, Duration) {
     // A sign-in that is stored and sent on to the login page (303) is as good as a 200.
-    let ok = |status: u16| matches!(status, 200 | 303);
+    let ok = |status: u16| matches!(status, 200 | 201 | 303);
     let mut slowest = Duration::ZERO;
     let mut recovered: Option<Instant> = None;
     for s in samples {
@@ -140,14 +143,18 @@ async fn a_redis_outage_under_load_is_answered_fast_and_recovers_alone() {
     let m = add_machine(&server, "Reports", "reports:read", AuthMethod::ClientSecretBasic).await;
     let app = add_client(&server, "App", false, false).await;
     let access = token(&server, &m).await;
+    let revoked = token(&server, &m).await;
+    let res = http().post(server.url("/revoke")).basic_auth(&m.id, m.secret.as_ref()).form(&[("token", revoked.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
     let authorize = authorize_url(&server, &app, &pkce(), &[]);
     let base = server.base.clone();
+    let (id, secret) = (m.id.clone(), m.secret.clone());
     // Introspection and the authorization endpoint need Redis (deny list, pending requests);
     // the JWKS needs neither store.
     let make: MakeRequest = Arc::new(move || {
         let n = rand::random::<u8>() % 3;
         match n {
-            0 => ("introspect", http().post(format!("{base}/introspect")).basic_auth(&m.id, m.secret.as_ref()).form(&[("token", access.as_str())])),
+            0 => ("introspect", http().post(format!("{base}/introspect")).basic_auth(&id, secret.as_ref()).form(&[("token", access.as_str())])),
             1 => ("authorize", http().get(&authorize)),
             _ => ("jwks", http().get(format!("{base}/jwks.json"))),
         }
@@ -168,6 +175,9 @@ async fn a_redis_outage_under_load_is_answered_fast_and_recovers_alone() {
     let samples = load.finish().await;
     let (status, _) = readyz(&server).await;
     assert_eq!(status, 200, "ready again without a restart");
+    // Redis came back empty (no persistence): the revocation acknowledged before still holds.
+    let res = http().post(server.url("/introspect")).basic_auth(&m.id, m.secret.as_ref()).form(&[("token", revoked.as_str())]).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["active"], false, "a revoked token came back when Redis lost its data");
 
     let outage: Vec<&Sample> = samples.iter().filter(|s| s.sent >= down + Duration::from_millis(100) && s.sent < back).collect();
     for what in ["introspect", "authorize"] {
@@ -214,11 +224,14 @@ async fn a_database_closed_or_blackholed_under_load_is_answered_fast_and_recover
     let admin_token = token(&server, &ops).await;
     let base = server.base.clone();
     let bearer = admin_token.clone();
-    // The admin API reads the database on every call; the JWKS needs neither store.
-    let make: MakeRequest = Arc::new(move || match rand::random::<u8>() % 2 {
+    // The admin API reads (and, issuing keys, writes) the database on every call; the JWKS
+    // needs neither store.
+    let make: MakeRequest = Arc::new(move || match rand::random::<u8>() % 3 {
         0 => ("admin list", http().get(format!("{base}/admin/api-keys")).bearer_auth(&bearer)),
+        1 => ("admin generate", http().post(format!("{base}/admin/api-keys")).bearer_auth(&bearer).json(&serde_json::json!({"name": "load", "scope": "reports:read"}))),
         _ => ("jwks", http().get(format!("{base}/jwks.json"))),
     });
+    let mut acknowledged = Vec::new();
     for fault in [Fault::Closed, Fault::Blackhole] {
         let label = format!("{fault:?}");
         let load = Load::start(4, make.clone());
@@ -237,5 +250,12 @@ async fn a_database_closed_or_blackholed_under_load_is_answered_fast_and_recover
         assert!(samples.iter().any(|s| s.what == "admin list" && s.status == 503 && s.sent > down), "{label}: the admin API never said 503");
         let (slowest, recovered) = judge(&samples, down, back, &[503], &label);
         println!("database {label}: {} requests, slowest answer during the outage {slowest:?}, recovered {recovered:?} after the database was back", samples.len());
+        acknowledged.extend(samples.into_iter().filter_map(|s| s.created));
     }
+    // Every key the server said it issued, across both faults, is in the database.
+    for id in &acknowledged {
+        assert!(server.state.durable.api_key(id).await.unwrap().is_some(), "acknowledged API key {id} was lost");
+    }
+    assert!(acknowledged.len() > 10, "only {} keys were issued under load", acknowledged.len());
+    println!("database outages: {} acknowledged API keys checked, none lost", acknowledged.len());
 }
