@@ -1,5 +1,5 @@
 //! Store outages under load: a private Redis killed and restarted, PostgreSQL behind a proxy
-//! that closes every connection or blackholes them. While a store is down every request that
+//! that closes every connection or blackholes them, and PostgreSQL's sessions ended as by a restart. While a store is down every request that
 //! needs it is answered within a second (503 `temporarily_unavailable`, the HTML error page,
 //! the admin API's JSON), what needs neither store keeps answering, `/readyz` names the store;
 //! within two seconds of its return everything works again, with no restart.
@@ -19,7 +19,7 @@ use crate::support::{database_url, http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
     t.test_needing(&[Need::Postgres, Need::RedisServer], "a_redis_outage_under_load_is_answered_fast_and_recovers_alone", a_redis_outage_under_load_is_answered_fast_and_recovers_alone)
-        .test_needing(&[Need::Postgres, Need::Redis], "a_database_closed_or_blackholed_under_load_is_answered_fast_and_recovers_alone", a_database_closed_or_blackholed_under_load_is_answered_fast_and_recovers_alone);
+        .test_needing(&[Need::Postgres, Need::Redis], "a_database_closed_blackholed_or_restarted_under_load_is_answered_fast_and_recovers_alone", a_database_closed_blackholed_or_restarted_under_load_is_answered_fast_and_recovers_alone);
 }
 
 /// What the fault tests promise: an answer within this, outage or not.
@@ -207,15 +207,25 @@ async fn answers_during_a_database_outage(server: &TestServer, admin_token: &str
     assert_eq!((status, body["database"].as_str(), body["ephemeral"].as_str()), (503, Some("unreachable"), Some("ok")), "{label}: {body}");
 }
 
-async fn a_database_closed_or_blackholed_under_load_is_answered_fast_and_recovers_alone() {
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    Closed,
+    Blackhole,
+    Restart,
+}
+
+async fn a_database_closed_blackholed_or_restarted_under_load_is_answered_fast_and_recovers_alone() {
     let upstream_url = url::Url::parse(&database_url().expect("declared Need::Postgres")).unwrap();
     let upstream = tokio::net::lookup_host((upstream_url.host_str().unwrap(), upstream_url.port().unwrap_or(5432))).await.unwrap().next().unwrap();
     let proxy = FaultProxy::start(upstream).await;
     let proxy_addr = proxy.addr;
+    // Named, so the test can find this server's connections in pg_stat_activity.
+    let application = format!("sesame_fault_{}", rand::random::<u32>());
     let server = TestServer::start_with(Backend::External, |c| {
         let mut url = url::Url::parse(&c.database_url).unwrap();
         url.set_host(Some("127.0.0.1")).unwrap();
         url.set_port(Some(proxy_addr.port())).unwrap();
+        url.query_pairs_mut().append_pair("application_name", &application);
         c.database_url = url.to_string();
         c.store_timeout = STORE_TIMEOUT;
     })
@@ -232,12 +242,28 @@ async fn a_database_closed_or_blackholed_under_load_is_answered_fast_and_recover
         _ => ("jwks", http().get(format!("{base}/jwks.json"))),
     });
     let mut acknowledged = Vec::new();
-    for fault in [Fault::Closed, Fault::Blackhole] {
-        let label = format!("{fault:?}");
+    for outage in [Outage::Closed, Outage::Blackhole, Outage::Restart] {
+        let label = format!("{outage:?}");
         let load = Load::start(4, make.clone());
         tokio::time::sleep(Duration::from_millis(500)).await;
         let down = Instant::now();
-        proxy.set(fault);
+        match outage {
+            Outage::Closed => proxy.set(Fault::Closed),
+            Outage::Blackhole => proxy.set(Fault::Blackhole),
+            Outage::Restart => {
+                // What a PostgreSQL restart does to its clients: every session ends with FATAL
+                // 57P01 (administrator command), then connections are refused until it is up.
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&database_url().unwrap()).await.unwrap();
+                let ended: i64 = sqlx::query_scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1")
+                    .bind(&application)
+                    .fetch_one(&mut admin)
+                    .await
+                    .unwrap();
+                assert!(ended > 0, "none of the server's sessions were found to end");
+                proxy.set(Fault::Closed);
+            }
+        }
         tokio::time::sleep(Duration::from_millis(STORE_TIMEOUT.as_millis() as u64 + 300)).await;
         answers_during_a_database_outage(&server, &admin_token, &label).await;
         tokio::time::sleep(Duration::from_millis(800)).await;
