@@ -10,11 +10,11 @@ use crate::support::machine::add_machine;
 use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
-    t.test("token_exchange_checks_client_credentials_it_was_sent", token_exchange_checks_client_credentials_it_was_sent);
+    t.each_backend("token_exchange_checks_client_credentials_it_was_sent", token_exchange_checks_client_credentials_it_was_sent);
 }
 
-async fn token_exchange_checks_client_credentials_it_was_sent() {
-    let server = TestServer::start(Backend::Embedded).await;
+async fn token_exchange_checks_client_credentials_it_was_sent(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let key = admin(&server).generate(&spec("batch", "reports:read")).await.unwrap().key;
     let m = add_machine(&server, "Gateway", "reports:read", AuthMethod::ClientSecretBasic).await;
     let form = [("grant_type", EXCHANGE), ("subject_token", key.as_str()), ("subject_token_type", API_KEY_TOKEN_TYPE)];

@@ -9,11 +9,11 @@ use crate::support::machine::add_machine;
 use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
-    t.test("failed_client_authentication_does_not_reveal_clients", failed_client_authentication_does_not_reveal_clients);
+    t.each_backend("failed_client_authentication_does_not_reveal_clients", failed_client_authentication_does_not_reveal_clients);
 }
 
-async fn failed_client_authentication_does_not_reveal_clients() {
-    let server = TestServer::start(Backend::Embedded).await;
+async fn failed_client_authentication_does_not_reveal_clients(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let basic = add_machine(&server, "Basic", "api", AuthMethod::ClientSecretBasic).await;
     let post = add_machine(&server, "Post", "api", AuthMethod::ClientSecretPost).await;
     let token = |form: Vec<(&'static str, String)>, basic_auth: Option<(String, String)>| {

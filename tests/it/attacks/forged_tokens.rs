@@ -15,7 +15,7 @@ use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
     t.each_backend("forged_and_altered_access_tokens_are_refused", forged_and_altered_access_tokens_are_refused)
-        .test("client_assertions_are_validated_in_full", client_assertions_are_validated_in_full);
+        .each_backend("client_assertions_are_validated_in_full", client_assertions_are_validated_in_full);
 }
 
 fn b64(value: &Value) -> String {
@@ -93,8 +93,8 @@ async fn forged_and_altered_access_tokens_are_refused(backend: Backend) {
     }
 }
 
-async fn client_assertions_are_validated_in_full() {
-    let server = TestServer::start(Backend::Embedded).await;
+async fn client_assertions_are_validated_in_full(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let m = add_keyed_machine(&server, None, None).await;
     let token_endpoint = server.url("/token");
     let base = |jti: &str| json!({"iss": m.id, "sub": m.id, "aud": token_endpoint, "iat": now(), "exp": now() + 60, "jti": jti});

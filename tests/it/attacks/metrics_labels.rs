@@ -5,11 +5,11 @@ use crate::support::harness::Tests;
 use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
-    t.test("attacker_chosen_values_never_become_metric_labels", attacker_chosen_values_never_become_metric_labels);
+    t.each_backend("attacker_chosen_values_never_become_metric_labels", attacker_chosen_values_never_become_metric_labels);
 }
 
-async fn attacker_chosen_values_never_become_metric_labels() {
-    let server = TestServer::start(Backend::Embedded).await;
+async fn attacker_chosen_values_never_become_metric_labels(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let client = http();
     let series = |text: &str| text.lines().filter(|l| l.starts_with("sesame_http_requests_total{")).count();
     for i in 0..40 {

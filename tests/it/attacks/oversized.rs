@@ -6,13 +6,13 @@ use crate::support::sso::*;
 use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
-    t.test("an_oversized_authorization_request_is_refused_before_it_is_stored", an_oversized_authorization_request_is_refused_before_it_is_stored)
-        .test("bodies_beyond_the_limit_are_refused", bodies_beyond_the_limit_are_refused)
-        .test("an_oversized_header_block_gets_431", an_oversized_header_block_gets_431);
+    t.each_backend("an_oversized_authorization_request_is_refused_before_it_is_stored", an_oversized_authorization_request_is_refused_before_it_is_stored)
+        .each_backend("bodies_beyond_the_limit_are_refused", bodies_beyond_the_limit_are_refused)
+        .each_backend("an_oversized_header_block_gets_431", an_oversized_header_block_gets_431);
 }
 
-async fn an_oversized_authorization_request_is_refused_before_it_is_stored() {
-    let server = TestServer::start(Backend::Embedded).await;
+async fn an_oversized_authorization_request_is_refused_before_it_is_stored(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let app = add_client(&server, "App", false, false).await;
     let browser = Browser::new();
     let base = authorize_url(&server, &app, &pkce(), &[]);
@@ -39,8 +39,8 @@ async fn an_oversized_authorization_request_is_refused_before_it_is_stored() {
     assert_eq!(res.status(), 400);
 }
 
-async fn bodies_beyond_the_limit_are_refused() {
-    let server = TestServer::start(Backend::Embedded).await;
+async fn bodies_beyond_the_limit_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
     for path in ["/token", "/introspect", "/revoke", "/userinfo", "/login", "/consent", "/admin/api-keys/test"] {
         let res = http()
             .post(server.url(path))
@@ -59,8 +59,8 @@ async fn bodies_beyond_the_limit_are_refused() {
 }
 
 /// An oversized header block is refused by the HTTP layer with 431, before any handler runs.
-async fn an_oversized_header_block_gets_431() {
-    let server = TestServer::start(Backend::Embedded).await;
+async fn an_oversized_header_block_gets_431(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let addr = server.base.trim_start_matches("http://").to_string();
     // Raw HTTP/1.1: a client library would refuse to send a header this large.
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
