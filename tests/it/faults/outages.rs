@@ -15,10 +15,11 @@ use crate::support::machine::{add_machine, Machine};
 use crate::support::private_redis::PrivateRedis;
 use crate::support::proxy::{Fault, FaultProxy};
 use crate::support::sso::{add_client, authorize_url, pkce};
-use crate::support::{database_url, http, Backend, TestServer};
+use crate::support::{database_url, http, redis_url, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
     t.test_needing(&[Need::Postgres, Need::RedisServer], "a_redis_outage_under_load_is_answered_fast_and_recovers_alone", a_redis_outage_under_load_is_answered_fast_and_recovers_alone)
+        .test_needing(&[Need::Postgres, Need::Redis], "a_blackholed_redis_under_load_is_answered_fast_and_recovers_alone", a_blackholed_redis_under_load_is_answered_fast_and_recovers_alone)
         .test_needing(&[Need::Postgres, Need::Redis], "a_database_closed_blackholed_or_restarted_under_load_is_answered_fast_and_recovers_alone", a_database_closed_blackholed_or_restarted_under_load_is_answered_fast_and_recovers_alone);
 }
 
@@ -187,6 +188,40 @@ async fn a_redis_outage_under_load_is_answered_fast_and_recovers_alone() {
     let (slowest, recovered) = judge(&samples, down, back, &[503], "redis");
     println!("redis outage: {} requests, slowest answer during the outage {slowest:?}, recovered {recovered:?} after redis was back", samples.len());
     drop(redis);
+}
+
+async fn a_blackholed_redis_under_load_is_answered_fast_and_recovers_alone() {
+    let upstream_url = url::Url::parse(&redis_url().expect("declared Need::Redis")).unwrap();
+    let upstream = tokio::net::lookup_host((upstream_url.host_str().unwrap(), upstream_url.port().unwrap_or(6379))).await.unwrap().next().unwrap();
+    let proxy = FaultProxy::start(upstream).await;
+    let proxy_addr = proxy.addr;
+    let server = TestServer::start_with(Backend::External, |c| {
+        c.redis_url = Some(format!("redis://{proxy_addr}"));
+        c.store_timeout = STORE_TIMEOUT;
+    })
+    .await;
+    let m = add_machine(&server, "Reports", "reports:read", AuthMethod::ClientSecretBasic).await;
+    let access = token(&server, &m).await;
+    let (base, id, secret) = (server.base.clone(), m.id.clone(), m.secret.clone());
+    let make: MakeRequest = Arc::new(move || match rand::random::<u8>() % 2 {
+        0 => ("introspect", http().post(format!("{base}/introspect")).basic_auth(&id, secret.as_ref()).form(&[("token", access.as_str())])),
+        _ => ("jwks", http().get(format!("{base}/jwks.json"))),
+    });
+    let load = Load::start(4, make);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let down = Instant::now();
+    proxy.set(Fault::Blackhole);
+    tokio::time::sleep(Duration::from_millis(STORE_TIMEOUT.as_millis() as u64 + 300)).await;
+    let (status, body) = readyz(&server).await;
+    assert_eq!((status, body["ephemeral"].as_str(), body["database"].as_str()), (503, Some("unreachable"), Some("ok")), "{body}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    proxy.set(Fault::None);
+    let back = Instant::now();
+    tokio::time::sleep(RECOVER_WITHIN + Duration::from_millis(800)).await;
+    let samples = load.finish().await;
+    assert!(samples.iter().any(|s| s.what == "introspect" && s.status == 503 && s.sent > down), "introspection never said 503");
+    let (slowest, recovered) = judge(&samples, down, back, &[503], "redis blackhole");
+    println!("redis blackholed: {} requests, slowest answer during the outage {slowest:?}, recovered {recovered:?} after redis answered again", samples.len());
 }
 
 /// The answers of each kind, checked once during the outage: JSON for OAuth and the admin
