@@ -16,7 +16,8 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when both stores answer; 503 naming the one that does not.
+/// 200 when both stores answer; 503 naming the one that does not, or saying the node drains
+/// (it is stopping: load balancers should send no more, though it still serves what comes).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (db, eph) = tokio::join!(
         tokio::time::timeout(PROBE_TIMEOUT, state.durable.ping()),
@@ -31,8 +32,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         tracing::warn!(?eph, "readiness: ephemeral store unreachable");
     }
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    let status = if db_ok && eph_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"database": word(db_ok), "ephemeral": word(eph_ok)})))
+    let (status, summary) = match (state.lifecycle.is_draining(), db_ok && eph_ok) {
+        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+        (false, true) => (StatusCode::OK, "ok"),
+        (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    (status, Json(json!({"status": summary, "database": word(db_ok), "ephemeral": word(eph_ok)})))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,5 +1,5 @@
-//! `/readyz` follows Redis: 503 while it is down, 200 again once it is back, without a restart.
-//! The Redis is a private `redis-server` this test stops and starts again.
+//! `/readyz` follows Redis: 503 while it is down, 200 again once it is back, without a restart
+//! (on a private `redis-server` the test stops and starts again); and 503 while the node drains.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +10,8 @@ use crate::support::harness::{environment, Need, Tests};
 use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
-    t.test_needing(&[Need::RedisServer], "readiness_follows_redis_and_recovers_without_restart", readiness_follows_redis_and_recovers_without_restart);
+    t.test_needing(&[Need::RedisServer], "readiness_follows_redis_and_recovers_without_restart", readiness_follows_redis_and_recovers_without_restart)
+        .test("readiness_says_draining_while_the_node_still_serves", readiness_says_draining_while_the_node_still_serves);
 }
 
 /// How long redis-server may take to say it is ready.
@@ -123,5 +124,22 @@ async fn readiness_follows_redis_and_recovers_without_restart() {
     wait_for_status(&server, 200, "Redis is back but /readyz did not recover").await;
     let body: serde_json::Value = http().get(server.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["ephemeral"], "ok", "{body}");
+    server.stop().await;
+}
+
+/// A draining node (`sesame serve` after SIGTERM, see `faults::drain`) is not ready, says why,
+/// and still serves.
+async fn readiness_says_draining_while_the_node_still_serves() {
+    let server = TestServer::start(Backend::Embedded).await;
+    let body: serde_json::Value = http().get(server.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok", "ephemeral": "ok"}));
+
+    server.state.lifecycle.start_draining();
+    let res = http().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["connection"], "close", "a draining node sends clients elsewhere");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "draining", "database": "ok", "ephemeral": "ok"}));
+    assert_eq!(http().get(server.url("/.well-known/openid-configuration")).send().await.unwrap().status(), 200);
     server.stop().await;
 }

@@ -195,11 +195,13 @@ pub async fn wait_for_subscribers(prefix: &str, count: i64) {
     .await;
 }
 
-/// Settings fit for tests: cheap password hashing, a fresh key-encryption key.
+/// Settings fit for tests: cheap password hashing, a fresh key-encryption key, no drain period
+/// (`stop` stops accepting at once).
 pub fn test_config(backend: Backend) -> Config {
     let mut config = Config::default();
     config.password.memory_kib = 64;
     config.password.iterations = 1;
+    config.shutdown.drain = Duration::ZERO;
     config.kek = Some(base64_kek());
     if backend == Backend::External {
         config.redis_url = redis_url();
