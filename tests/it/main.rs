@@ -9,11 +9,13 @@
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
 //! revoke, userinfo, login, consent, logout, discovery, admin_api), a file per flow (sso,
 //! openid_rp, browser, examples, cross_node), the CLI, key rotation, readiness and the storage
-//! suites; everything they share lives in `support/`.
+//! suites; the adversarial suite in `attacks/`, process faults (drain, crash) in `faults/`;
+//! everything they share lives in `support/`.
 
 mod support;
 
 mod attacks;
+mod faults;
 
 // Endpoints.
 mod admin_api;
@@ -82,6 +84,7 @@ fn main() {
         ("store_transactions", store_transactions::tests),
         ("stores", stores::tests),
         ("attacks", attacks::tests),
+        ("faults", faults::tests),
     ];
     let mut trials = Vec::new();
     for (module, register) in modules {

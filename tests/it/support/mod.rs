@@ -5,6 +5,8 @@ pub mod api_keys;
 pub mod chromium;
 pub mod harness;
 pub mod machine;
+pub mod private_redis;
+pub mod sesame_process;
 pub mod sso;
 pub mod tokens;
 
@@ -209,10 +211,26 @@ pub fn test_config(backend: Backend) -> Config {
     config
 }
 
-fn base64_kek() -> String {
+/// A fresh key-encryption key, as `kek` takes it.
+pub fn base64_kek() -> String {
     use base64::Engine;
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Where sesame serves: an in-process `TestServer` or a spawned `sesame serve`.
+pub trait Site {
+    fn base(&self) -> &str;
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base(), path)
+    }
+}
+
+impl Site for TestServer {
+    fn base(&self) -> &str {
+        &self.base
+    }
 }
 
 pub struct TestServer {
