@@ -42,6 +42,7 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed when finding a caller's address.
     pub trusted_proxies: TrustedProxies,
+    pub shutdown: ShutdownConfig,
 }
 
 /// Networks whose `X-Forwarded-For` is believed: addresses or CIDRs, parsed once at load
@@ -141,6 +142,28 @@ pub struct OutboundConfig {
     /// Off: only public addresses are contacted; private, loopback, link-local, CGNAT, ULA,
     /// multicast and documentation ranges are refused, also when a name resolves to them.
     pub allow_private_networks: bool,
+}
+
+/// What `sesame serve` does on SIGTERM or SIGINT.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShutdownConfig {
+    /// How long the node keeps serving, with `/readyz` answering 503, before it stops accepting:
+    /// long enough for load balancers to see it go and send traffic elsewhere. Zero: stop at once.
+    #[serde(with = "humantime_serde")]
+    pub drain: Duration,
+    /// How long requests still in flight when it stops accepting may take; then it exits anyway.
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+}
+
+impl Default for ShutdownConfig {
+    /// A load balancer checking every 5 s that gives up after two failures, or Kubernetes taking
+    /// a pod out of its endpoints, stops sending within 10 s; drain and grace together stay below
+    /// the 30 s a supervisor (Kubernetes by default) waits before it kills.
+    fn default() -> Self {
+        Self { drain: Duration::from_secs(10), grace: Duration::from_secs(15) }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -271,6 +294,7 @@ impl Default for Config {
             api_keys: ApiKeyConfig::default(),
             outbound: OutboundConfig::default(),
             trusted_proxies: TrustedProxies::default(),
+            shutdown: ShutdownConfig::default(),
         }
     }
 }
@@ -557,6 +581,14 @@ mod tests {
     fn outbound_requests_reach_only_public_addresses_unless_allowed() {
         assert!(!Config::default().outbound.allow_private_networks);
         assert!(Config::from_toml("[outbound]\nallow_private_networks = true\n").unwrap().outbound.allow_private_networks);
+    }
+
+    #[test]
+    fn shutdown_durations_are_read_and_zero_drain_is_allowed() {
+        let config = Config::from_toml("[shutdown]\ndrain = \"0s\"\ngrace = \"2m\"\n").unwrap();
+        assert_eq!(config.shutdown.drain, Duration::ZERO, "zero: stop accepting at once");
+        assert_eq!(config.shutdown.grace, Duration::from_secs(120));
+        assert_eq!(Config::default().shutdown.drain, Duration::from_secs(10));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod lifecycle;
 pub mod metrics;
 pub mod net;
 pub mod oauth;

@@ -6,7 +6,7 @@ use axum::Router;
 
 use crate::paths::*;
 use crate::state::AppState;
-use crate::{admin, metrics, oauth, oidc, ops, ui};
+use crate::{admin, lifecycle, metrics, oauth, oidc, ops, ui};
 
 /// The largest request body any route reads (413 beyond it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -38,5 +38,6 @@ pub fn app(state: AppState) -> Router {
         // No endpoint takes more: form bodies, assertions and admin JSON fit with room to spare.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.lifecycle.clone(), lifecycle::track))
         .with_state(state)
 }

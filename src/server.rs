@@ -1,7 +1,7 @@
 //! Assembling a running server: stores, key ring, state, background maintenance, listener.
 
 use crate::crypto::alg::SigningAlg;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::crypto::kek::Kek;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::Passwords;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::oauth::client_jwks::ClientJwksCache;
 use crate::oidc::metadata::Discovery;
@@ -66,6 +67,7 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
         keys: Arc::new(keys),
         clock,
         metrics,
+        lifecycle: Arc::new(Lifecycle::default()),
     })
 }
 
@@ -90,13 +92,62 @@ pub fn spawn_key_maintenance(state: &AppState) -> JoinHandle<()> {
     })
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves; then drains for `shutdown.drain` (`/readyz` says 503, every
+/// request is still served), stops accepting, and waits at most `shutdown.grace` for the
+/// requests in flight.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let maintenance = spawn_key_maintenance(&state);
     let invalidations = crate::api_keys::cache::spawn_invalidation_listener(state.ephemeral.as_ref(), state.api_key_cache.clone());
+    let (lifecycle, limits) = (state.lifecycle.clone(), state.config.shutdown.clone());
     let app = crate::routes::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = stopped.await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    let result = async {
+        // Until stopped, then while draining, the server is polled: it accepts connections.
+        if let Some(ended) = serve_until(&mut server, shutdown).await {
+            return ended;
+        }
+        if let Some(ended) = serve_until(&mut server, drain(&lifecycle, limits.drain)).await {
+            return ended;
+        }
+        let _ = stop_accepting.send(());
+        let in_flight = lifecycle.in_flight();
+        tracing::info!(in_flight, "stopped accepting; {in_flight} requests in flight");
+        match tokio::time::timeout(limits.grace, &mut server).await {
+            Ok(ended) => ended,
+            Err(_) => {
+                let cut_off = lifecycle.in_flight();
+                tracing::warn!(cut_off, "requests still in flight after {}: {cut_off} cut off", humantime::format_duration(limits.grace));
+                Ok(())
+            }
+        }
+    }
+    .await;
     maintenance.abort();
     invalidations.abort();
     result
+}
+
+/// Drives `server` until `event`: its result if it ended first.
+async fn serve_until<S: Future + Unpin>(server: &mut S, event: impl Future<Output = ()>) -> Option<S::Output> {
+    tokio::select! {
+        ended = server => Some(ended),
+        () = event => None,
+    }
+}
+
+/// Keeps serving, `/readyz` saying 503, for `period`, or until hurried.
+async fn drain(lifecycle: &Lifecycle, period: std::time::Duration) {
+    lifecycle.start_draining();
+    if period.is_zero() {
+        return;
+    }
+    tracing::info!("draining for {}", humantime::format_duration(period));
+    tokio::select! {
+        () = tokio::time::sleep(period) => {}
+        () = lifecycle.hurried() => tracing::info!("drain cut short"),
+    }
 }

@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::Passwords;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::oauth::client_jwks::ClientJwksCache;
 use crate::oidc::metadata::Discovery;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub client_jwks: Arc<ClientJwksCache>,
     pub api_key_cache: Arc<ApiKeyCache>,
     pub client_cache: Arc<TtlCache<String, Option<Client>>>,
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl AppState {

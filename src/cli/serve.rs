@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sesame::clock::SystemClock;
 use sesame::config::Config;
+use sesame::lifecycle::Lifecycle;
 use sesame::server;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -17,6 +18,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let issuer = config.issuer().to_string();
     let state = server::build_state(config, stores, Arc::new(SystemClock)).await?;
+    // Before `listening on`: whoever reads it may signal at once, and must not meet the default
+    // action (death) of a signal nobody listens to yet.
+    let signals = StopSignals::listen()?;
     // Not println!: a closed stdout (a supervisor that stopped reading) must not stop the server.
     {
         use std::io::Write;
@@ -25,29 +29,47 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(%addr, %issuer, "sesame ready");
-    server::serve(listener, state, shutdown_signal()).await?;
+    let lifecycle = state.lifecycle.clone();
+    server::serve(listener, state, signals.stop_requested(lifecycle)).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT: the first starts the shutdown, a second cuts its drain period short.
+struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+
+    async fn stop_requested(mut self, lifecycle: Arc<Lifecycle>) {
+        self.next().await;
+        tracing::info!("shutting down (a second SIGTERM or SIGINT skips the drain)");
+        tokio::spawn(async move {
+            self.next().await;
+            lifecycle.hurry();
+        });
+    }
 }

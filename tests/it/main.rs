@@ -9,7 +9,8 @@
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
 //! revoke, userinfo, login, consent, logout, discovery, admin_api), a file per flow (sso,
 //! openid_rp, browser, examples, cross_node), the CLI, key rotation, readiness and the storage
-//! suites; everything they share lives in `support/`.
+//! suites; the adversarial suite in `attacks/`, process faults (drain, crash) in `faults/`;
+//! everything they share lives in `support/`.
 
 mod support;
 

@@ -7,6 +7,7 @@ pub mod harness;
 pub mod machine;
 pub mod private_redis;
 pub mod proxy;
+pub mod sesame_process;
 pub mod sso;
 pub mod tokens;
 
@@ -197,11 +198,13 @@ pub async fn wait_for_subscribers(prefix: &str, count: i64) {
     .await;
 }
 
-/// Settings fit for tests: cheap password hashing, a fresh key-encryption key.
+/// Settings fit for tests: cheap password hashing, a fresh key-encryption key, no drain period
+/// (`stop` stops accepting at once).
 pub fn test_config(backend: Backend) -> Config {
     let mut config = Config::default();
     config.password.memory_kib = 64;
     config.password.iterations = 1;
+    config.shutdown.drain = Duration::ZERO;
     config.kek = Some(base64_kek());
     if backend == Backend::External {
         config.redis_url = redis_url();
@@ -209,10 +212,26 @@ pub fn test_config(backend: Backend) -> Config {
     config
 }
 
-fn base64_kek() -> String {
+/// A fresh key-encryption key, as `kek` takes it.
+pub fn base64_kek() -> String {
     use base64::Engine;
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Where sesame serves: an in-process `TestServer` or a spawned `sesame serve`.
+pub trait Site {
+    fn base(&self) -> &str;
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base(), path)
+    }
+}
+
+impl Site for TestServer {
+    fn base(&self) -> &str {
+        &self.base
+    }
 }
 
 pub struct TestServer {

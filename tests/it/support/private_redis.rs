@@ -1,4 +1,5 @@
-//! A private `redis-server` a test may stop and start again (never the shared one).
+//! A private `redis-server` on an ephemeral port, for tests that stop and start their Redis or
+//! need a keyspace nobody else writes (`sesame serve` uses one fixed key prefix).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -8,7 +9,6 @@ use std::time::{Duration, Instant};
 /// How long redis-server may take to say it is ready.
 const START_LIMIT: Duration = Duration::from_secs(20);
 
-/// A `redis-server` of the test's own, killed when dropped.
 pub struct PrivateRedis(Child);
 
 impl PrivateRedis {
@@ -76,4 +76,3 @@ impl Drop for PrivateRedis {
         let _ = self.0.wait();
     }
 }
-

@@ -11,7 +11,7 @@ use sesame::admin::users::{self, NewUser};
 use sesame::store::AuthMethod;
 use sha2::{Digest, Sha256};
 
-use crate::support::TestServer;
+use crate::support::{Site, TestServer};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -50,7 +50,7 @@ pub fn location(res: &reqwest::Response) -> String {
     res.headers().get(LOCATION).unwrap_or_else(|| panic!("no Location on {}", res.status())).to_str().unwrap().to_string()
 }
 
-pub fn absolute(server: &TestServer, location: &str) -> String {
+pub fn absolute(server: &impl Site, location: &str) -> String {
     if location.starts_with('/') { server.url(location) } else { location.to_string() }
 }
 
@@ -112,7 +112,7 @@ pub async fn add_user(server: &TestServer, username: &str) -> String {
     users::add(server.state.durable.as_ref(), &server.state.passwords, new, server.state.now()).await.unwrap().sub
 }
 
-pub fn authorize_url(server: &TestServer, client: &TestClient, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
+pub fn authorize_url(server: &impl Site, client: &TestClient, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
     let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -148,7 +148,7 @@ pub fn set_param(url: &str, key: &str, value: &str) -> String {
 }
 
 /// From an authorize URL through login (and consent when asked) to the client's callback URL.
-pub async fn sign_in(browser: &Browser, server: &TestServer, authorize: &str, username: &str) -> String {
+pub async fn sign_in(browser: &Browser, server: &impl Site, authorize: &str, username: &str) -> String {
     let res = browser.get(authorize).await;
     assert_eq!(res.status(), 303, "authorize should redirect to the login page");
     let login_url = absolute(server, &location(&res));
@@ -162,9 +162,9 @@ pub async fn sign_in(browser: &Browser, server: &TestServer, authorize: &str, us
 }
 
 /// Follows sesame's redirects, allowing consent, until the browser is sent to the client.
-pub async fn follow_to_callback(browser: &Browser, server: &TestServer, mut url: String) -> String {
+pub async fn follow_to_callback(browser: &Browser, server: &impl Site, mut url: String) -> String {
     for _ in 0..6 {
-        if !url.starts_with(&server.base) {
+        if !url.starts_with(server.base()) {
             return url;
         }
         if url.contains("/consent?req=") {
@@ -182,7 +182,7 @@ pub async fn follow_to_callback(browser: &Browser, server: &TestServer, mut url:
     panic!("too many redirects");
 }
 
-pub async fn redeem(server: &TestServer, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+pub async fn redeem(server: &impl Site, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
     let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", client.redirect_uri.as_str()), ("code_verifier", verifier)];
     let request = crate::support::http().post(server.url("/token"));
     let request = match &client.secret {
