@@ -11,9 +11,19 @@ use std::time::Duration;
 
 pub use self::durable::GuardedDurable;
 pub use self::ephemeral::GuardedEphemeral;
-use super::Stores;
+use super::{Durable, Ephemeral, Stores};
 
-/// Wraps both stores; `budget` bounds every call.
+/// Wraps the stores on the other end of a network (PostgreSQL, Redis); `budget` bounds every
+/// call. SQLite and the in-process store cannot be unreachable: a slow SQLite write is waiting
+/// for its turn at the one writer's lock, not a sign of an outage, so they are left as they are.
 pub fn guard(stores: Stores, budget: Duration) -> Stores {
-    Stores { durable: Arc::new(GuardedDurable::new(stores.durable, budget)), ephemeral: Arc::new(GuardedEphemeral::new(stores.ephemeral, budget)) }
+    let durable: Arc<dyn Durable> = match stores.durable.backend() {
+        "postgres" => Arc::new(GuardedDurable::new(stores.durable, budget)),
+        _ => stores.durable,
+    };
+    let ephemeral: Arc<dyn Ephemeral> = match stores.ephemeral.backend() {
+        "redis" => Arc::new(GuardedEphemeral::new(stores.ephemeral, budget)),
+        _ => stores.ephemeral,
+    };
+    Stores { durable, ephemeral }
 }
