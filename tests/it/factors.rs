@@ -1,9 +1,11 @@
 //! The factor store on SQLite and PostgreSQL: a TOTP time step is accepted once, also when
 //! verifications race; a recovery code is spent once, also when uses race; replacing codes and
-//! resetting a user are all or nothing.
+//! resetting a user are all or nothing; TOTP secrets are sealed, never stored in clear.
 
 use std::sync::Arc;
 
+use sesame::crypto::kek::Kek;
+use sesame::mfa::{self, Mfa};
 use sesame::store::{Durable, Factor, FactorKind, User};
 use tokio::sync::Barrier;
 
@@ -16,7 +18,8 @@ pub fn tests(t: &mut Tests) {
         .each_database("racing_verifications_of_one_step_accept_exactly_one", racing_verifications_of_one_step_accept_exactly_one)
         .each_database("a_recovery_code_is_spent_once_even_by_racing_uses", a_recovery_code_is_spent_once_even_by_racing_uses)
         .each_database("factors_are_listed_removed_and_reset_per_user", factors_are_listed_removed_and_reset_per_user)
-        .each_database("code_replacement_and_reset_are_all_or_nothing", code_replacement_and_reset_are_all_or_nothing);
+        .each_database("code_replacement_and_reset_are_all_or_nothing", code_replacement_and_reset_are_all_or_nothing)
+        .each_database("totp_secrets_are_not_stored_in_clear", totp_secrets_are_not_stored_in_clear);
 }
 
 /// Concurrent callers in the racing tests.
@@ -192,4 +195,49 @@ async fn code_replacement_and_reset_are_all_or_nothing(database: Database) {
 
     sql(&db, "ALTER TABLE audit_events_away RENAME TO audit_events").await;
     assert_eq!(store.delete_all_factors("s1", &audit_event("mfa.reset", "s1")).await.unwrap(), (1, 10));
+}
+
+async fn totp_secrets_are_not_stored_in_clear(database: Database) {
+    let (db, store) = store_for(database).await;
+    let alice = user(store.as_ref(), "s1").await;
+    let kek = Kek::from_bytes(&[5; 32]).unwrap();
+    let mfa = Mfa { durable: store.as_ref(), kek: &kek, issuer: "https://id.example.com" };
+    let (added, codes) = mfa.provision_totp(&alice, Some("Phone"), "test", 1_000).await.unwrap();
+    let secret = totp_rs::Secret::try_from_base32(&added.secret).unwrap().as_bytes().to_vec();
+    assert_eq!(secret.len(), 20);
+
+    // Every column of the row, read back beside the store.
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let row = sqlx::query("SELECT id, sub, kind, name, secret_sealed, credential FROM user_factors").fetch_one(&mut conn).await.unwrap();
+    let sealed: Vec<u8> = row.try_get("secret_sealed").unwrap();
+    let mut stored: Vec<u8> = sealed.clone();
+    for column in ["id", "sub", "kind", "name"] {
+        stored.extend(row.try_get::<String, _>(column).unwrap().into_bytes());
+    }
+    assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()), "{database:?}: the secret is stored in clear");
+    assert!(!stored.windows(8).any(|w| secret.windows(8).any(|s| s == w)), "{database:?}: part of the secret is stored in clear");
+    assert!(!String::from_utf8_lossy(&stored).contains(&added.secret[..16]), "{database:?}: the base32 secret is stored");
+    assert_eq!(sealed.len(), 12 + secret.len() + 16, "nonce, ciphertext, tag");
+    assert_eq!(kek.open(&format!("totp:{}", added.factor_id), &sealed).unwrap(), secret, "sealed under the KEK, bound to the factor");
+    let hashes: Vec<Vec<u8>> = sqlx::query("SELECT code_hash FROM recovery_codes").fetch_all(&mut conn).await.unwrap().iter().map(|r| r.try_get("code_hash").unwrap()).collect();
+    let codes = codes.expect("a first factor brings recovery codes");
+    assert_eq!((hashes.len(), codes.len()), (10, 10));
+    for code in &codes {
+        let plain = code.replace('-', "");
+        let clear = |h: &Vec<u8>| h.windows(8).any(|w| plain.as_bytes().windows(8).any(|p| p == w));
+        assert!(!hashes.iter().any(clear), "{database:?}: recovery code {code} stored in clear");
+    }
+    conn.close().await.unwrap();
+
+    // Under another KEK the secret does not open: verification fails loudly, not as a wrong code.
+    let other = Kek::from_bytes(&[6; 32]).unwrap();
+    let elsewhere = Mfa { kek: &other, ..mfa };
+    let ephemeral = sesame::store::ephemeral::MemoryStore::new();
+    let limits = sesame::config::LoginConfig::default();
+    let throttle = mfa::Throttle { ephemeral: &ephemeral, limits: &limits };
+    let code = sesame::mfa::totp::code_at(&secret, 1_000).unwrap();
+    let err = elsewhere.verify_second_factor(&throttle, "s1", &code, None, 1_000).await.unwrap_err();
+    assert!(matches!(err, mfa::MfaError::Internal(ref m) if m.contains("key-encryption key")), "{err:?}");
+    assert_eq!(mfa.verify_second_factor(&throttle, "s1", &code, None, 1_000).await.unwrap(), mfa::Method::Otp);
 }

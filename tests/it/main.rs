@@ -8,8 +8,8 @@
 //!
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
 //! revoke, userinfo, login, consent, logout, discovery, admin_api), a file per flow (sso,
-//! openid_rp, browser, examples, cross_node), the CLI, key rotation, readiness and the storage
-//! suites (factors among them); the adversarial suite in `attacks/`,
+//! openid_rp, browser, examples, cross_node), the CLI, key rotation, second factors (mfa),
+//! readiness and the storage suites (factors among them); the adversarial suite in `attacks/`,
 //! process faults (drain, crash) in `faults/`; everything they share lives in `support/`.
 
 mod support;
@@ -45,6 +45,7 @@ mod cli;
 mod cli_api_keys;
 mod factors;
 mod keys;
+mod mfa;
 mod readiness;
 mod store_transactions;
 mod stores;
@@ -82,6 +83,7 @@ fn main() {
         ("cli_api_keys", cli_api_keys::tests),
         ("factors", factors::tests),
         ("keys", keys::tests),
+        ("mfa", mfa::tests),
         ("readiness", readiness::tests),
         ("store_transactions", store_transactions::tests),
         ("stores", stores::tests),
