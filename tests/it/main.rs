@@ -43,6 +43,7 @@ mod sso;
 mod api_keys;
 mod cli;
 mod cli_api_keys;
+mod cli_mfa;
 mod factors;
 mod keys;
 mod mfa;
@@ -81,6 +82,7 @@ fn main() {
         ("api_keys", api_keys::tests),
         ("cli", cli::tests),
         ("cli_api_keys", cli_api_keys::tests),
+        ("cli_mfa", cli_mfa::tests),
         ("factors", factors::tests),
         ("keys", keys::tests),
         ("mfa", mfa::tests),
