@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod lifecycle;
 pub mod metrics;
+pub mod mfa;
 pub mod net;
 pub mod oauth;
 pub mod oidc;

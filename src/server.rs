@@ -52,9 +52,11 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
     let stores = guard(stores, config.store_timeout);
     let metrics = Arc::new(Metrics::new());
     let rotation_metrics = metrics.clone();
-    let (durable, kek, schedule) = (stores.durable.clone(), load_kek(&config)?, KeyRing::schedule_from(&config));
+    // One key-encryption key for the signing keys and the TOTP secrets.
+    let kek = Arc::new(load_kek(&config)?);
+    let (durable, schedule) = (stores.durable.clone(), KeyRing::schedule_from(&config));
     let on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync> = Box::new(move |alg| rotation_metrics.key_rotated(alg));
-    let keys = KeyRing::start(durable, kek, clock.clone(), schedule, on_rotation).await?;
+    let keys = KeyRing::start(durable, kek.clone(), clock.clone(), schedule, on_rotation).await?;
     Ok(AppState {
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
@@ -65,6 +67,7 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
         durable: stores.durable,
         ephemeral: stores.ephemeral,
         keys: Arc::new(keys),
+        kek,
         clock,
         metrics,
         lifecycle: Arc::new(Lifecycle::default()),

@@ -6,6 +6,7 @@ use crate::api_keys::cache::ApiKeyCache;
 use crate::cache::TtlCache;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::kek::Kek;
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::password::Passwords;
 use crate::lifecycle::Lifecycle;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub durable: Arc<dyn Durable>,
     pub ephemeral: Arc<dyn Ephemeral>,
     pub keys: Arc<KeyRing>,
+    /// The key-encryption key: signing keys' private parts and TOTP secrets are sealed under it.
+    pub kek: Arc<Kek>,
     pub passwords: Passwords,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,

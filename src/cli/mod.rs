@@ -4,6 +4,7 @@ mod api_keys;
 mod audit;
 mod clients;
 mod keys;
+mod mfa;
 mod output;
 mod serve;
 mod users;

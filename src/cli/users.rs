@@ -1,4 +1,5 @@
-//! `sesame user ...`: add, list, disable users, change their passwords, grant roles.
+//! `sesame user ...`: add, list, disable users, change their passwords, grant roles; their
+//! second factors (`user mfa`, `user totp`, in `mfa.rs`).
 
 use std::io::Read;
 
@@ -10,6 +11,7 @@ use sesame::clock::{Clock, SystemClock};
 use sesame::config::Config;
 use sesame::crypto::password::Passwords;
 
+use super::mfa::{MfaAction, TotpAction};
 use super::output::{or_dash, print};
 
 #[derive(Subcommand)]
@@ -41,6 +43,21 @@ pub enum UserCommand {
         action: RoleAction,
         username: String,
         role: String,
+    },
+    /// A user's second factors: list them, or reset them all (a lost phone).
+    Mfa {
+        #[arg(value_enum)]
+        action: MfaAction,
+        username: String,
+    },
+    /// Authenticator apps (TOTP): `add` provisions a confirmed secret for scripted set-up.
+    Totp {
+        #[arg(value_enum)]
+        action: TotpAction,
+        username: String,
+        /// The factor's label (default "Authenticator app").
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -108,5 +125,7 @@ pub async fn run(cmd: UserCommand, config: &Config, json: bool) -> anyhow::Resul
             users::disable(store.as_ref(), &username).await?;
             print(json, &serde_json::json!({ "username": username, "disabled": true }), || format!("user {username} disabled"))
         }
+        UserCommand::Mfa { action, username } => super::mfa::run_mfa(action, store.as_ref(), &username, json).await,
+        UserCommand::Totp { action, username, name } => super::mfa::run_totp(action, store.as_ref(), &username, name.as_deref(), config, json).await,
     }
 }

@@ -1,4 +1,4 @@
-//! The key-encryption key: AES-256-GCM over signing keys' private parts at rest.
+//! The key-encryption key: AES-256-GCM over secrets at rest (signing keys' private parts, TOTP secrets).
 
 use std::io::Write;
 use std::path::Path;

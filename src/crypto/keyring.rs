@@ -112,7 +112,7 @@ impl KeySet {
 
 pub struct KeyRing {
     store: Arc<dyn Durable>,
-    kek: Kek,
+    kek: Arc<Kek>,
     clock: Arc<dyn Clock>,
     schedule: Schedule,
     current: ArcSwap<KeySet>,
@@ -131,13 +131,13 @@ impl KeyRing {
     /// Loads the stored key set as it is.
     pub async fn open(
         store: Arc<dyn Durable>,
-        kek: Kek,
+        kek: impl Into<Arc<Kek>>,
         clock: Arc<dyn Clock>,
         schedule: Schedule,
         on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync>,
     ) -> Result<Self, KeyRingError> {
         let empty = KeySet { keys: vec![], jwks: Bytes::new(), jwks_etag: String::new() };
-        let ring = Self { store, kek, clock, schedule, current: ArcSwap::from_pointee(empty), on_rotation };
+        let ring = Self { store, kek: kek.into(), clock, schedule, current: ArcSwap::from_pointee(empty), on_rotation };
         ring.reload().await?;
         Ok(ring)
     }
@@ -145,7 +145,7 @@ impl KeyRing {
     /// Loads the key set and runs the schedule once, creating the first keys if the cluster has none.
     pub async fn start(
         store: Arc<dyn Durable>,
-        kek: Kek,
+        kek: impl Into<Arc<Kek>>,
         clock: Arc<dyn Clock>,
         schedule: Schedule,
         on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync>,

@@ -126,6 +126,40 @@ pub trait ApiKeyStore: Send + Sync {
     async fn touch_api_key(&self, id: &str, at: UnixTime, from: Option<&str>) -> StoreResult<()>;
 }
 
+/// A user's second factors and recovery codes. The writes that take an audit event commit with
+/// it or not at all; the checks that make a code single-use are conditional updates, true for
+/// exactly one of any number of concurrent callers.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// Adds a factor with its audit event, and drops the user's earlier unconfirmed factors of
+    /// the same kind (abandoned enrolments), in one transaction.
+    async fn insert_factor(&self, factor: &Factor, audit: &AuditEvent) -> StoreResult<()>;
+    async fn factor(&self, id: &str) -> StoreResult<Option<Factor>>;
+    /// The user's factors, oldest first.
+    async fn factors(&self, sub: &str) -> StoreResult<Vec<Factor>>;
+    /// Confirms an unconfirmed factor, spending `step` (the time step of the code that confirmed
+    /// it), with its audit event. False (nothing written) when there is no such unconfirmed factor.
+    async fn confirm_factor(&self, id: &str, step: i64, now: UnixTime, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Accepts a code of time step `step` for a confirmed factor: `last_step` moves to `step` only
+    /// if it was earlier (a compare-and-set), and `last_used_at` to `now`. False when that step or
+    /// a later one was accepted already (a replay), or the factor is gone or unconfirmed.
+    async fn accept_factor_step(&self, id: &str, step: i64, now: UnixTime) -> StoreResult<bool>;
+    /// Removes one of the user's factors, with its audit event. False (nothing written) when the
+    /// user has no such factor.
+    async fn delete_factor(&self, sub: &str, id: &str, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Removes every factor and recovery code of the user, with its audit event, in one
+    /// transaction. Returns how many factors and codes (used or not) were removed.
+    async fn delete_all_factors(&self, sub: &str, audit: &AuditEvent) -> StoreResult<(u64, u64)>;
+    /// Replaces every recovery code of the user (used or not) with `hashes`, with its audit event,
+    /// in one transaction.
+    async fn replace_recovery_codes(&self, sub: &str, hashes: &[Vec<u8>], now: UnixTime, audit: &AuditEvent) -> StoreResult<()>;
+    /// Spends the user's unused code with this hash, with its audit event. True for exactly one
+    /// caller; false (nothing written) when there is no such unused code.
+    async fn use_recovery_code(&self, sub: &str, hash: &[u8], now: UnixTime, audit: &AuditEvent) -> StoreResult<bool>;
+    /// How many of the user's recovery codes are unused.
+    async fn recovery_codes_left(&self, sub: &str) -> StoreResult<i64>;
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
@@ -134,7 +168,7 @@ pub trait AuditStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Durable: ClientStore + UserStore + RoleStore + DenialStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + AuditStore + Send + Sync {
+pub trait Durable: ClientStore + UserStore + RoleStore + DenialStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + FactorStore + AuditStore + Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`, for the start-up log.
     fn backend(&self) -> &'static str;

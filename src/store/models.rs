@@ -188,3 +188,46 @@ pub struct Denial {
     /// After this no token the denial covers can still be valid.
     pub expires_at: UnixTime,
 }
+
+/// What kind of second factor a user holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactorKind {
+    /// An authenticator app: RFC 6238 time-based one-time codes.
+    Totp,
+    /// A WebAuthn credential.
+    Passkey,
+}
+
+impl FactorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Totp, Self::Passkey].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A user's second factor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Factor {
+    pub id: String,
+    pub sub: String,
+    pub kind: FactorKind,
+    /// The user's label for it ("Phone").
+    pub name: String,
+    /// TOTP: the secret sealed under the key-encryption key, with `totp:<id>` as associated data.
+    pub secret_sealed: Option<Vec<u8>>,
+    /// TOTP: the last time step whose code was accepted (0: none yet).
+    pub last_step: i64,
+    /// Passkeys: the credential, as JSON.
+    pub credential: Option<String>,
+    /// Set when the enrolment was confirmed with a first code.
+    pub confirmed_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}

@@ -17,17 +17,24 @@ pub fn tests(t: &mut Tests) {
         .test("serve_refuses_a_bad_configuration_with_a_clear_message", serve_refuses_a_bad_configuration_with_a_clear_message);
 }
 
-struct Cli {
-    dir: tempfile::TempDir,
+pub(crate) struct Cli {
+    pub(crate) dir: tempfile::TempDir,
     database_url: String,
+    /// `SESAME_KEK`; unset, the CLI uses (and creates) `keys/kek` in `dir`.
+    kek: Option<String>,
 }
 
 impl Cli {
-    fn new(db: &TestDatabase) -> Self {
-        Self { dir: tempfile::tempdir().unwrap(), database_url: db.url.clone() }
+    pub(crate) fn new(db: &TestDatabase) -> Self {
+        Self::on(&db.url, None)
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    /// On the database at `database_url`, with the key-encryption key `kek` (a server's, say).
+    pub(crate) fn on(database_url: &str, kek: Option<&str>) -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), database_url: database_url.to_string(), kek: kek.map(str::to_string) }
+    }
+
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sesame"));
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -36,11 +43,15 @@ impl Cli {
             .env("SESAME_PASSWORD__ITERATIONS", "1")
             .env_remove("SESAME_REDIS_URL")
             .env_remove("SESAME_CONFIG");
+        match &self.kek {
+            Some(kek) => cmd.env("SESAME_KEK", kek),
+            None => cmd.env_remove("SESAME_KEK"),
+        };
         output_within(cmd, stdin, COMMAND_LIMIT)
     }
 
     /// Runs a --json command that must succeed; returns its one JSON object.
-    fn json(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+    pub(crate) fn json(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
         // First: the arguments may end with `-- <client id>`.
         let args = [&["--json"], args].concat();
         let out = self.run(&args, stdin);
@@ -51,7 +62,7 @@ impl Cli {
     }
 
     /// Runs a command that must fail with `code`; returns stderr.
-    fn fails(&self, args: &[&str], stdin: Option<&str>, code: i32) -> String {
+    pub(crate) fn fails(&self, args: &[&str], stdin: Option<&str>, code: i32) -> String {
         let out = self.run(args, stdin);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stderr).unwrap()

@@ -8,9 +8,9 @@
 //!
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
 //! revoke, userinfo, login, consent, logout, discovery, admin_api), a file per flow (sso,
-//! openid_rp, browser, examples, cross_node), the CLI, key rotation, readiness and the storage
-//! suites; the adversarial suite in `attacks/`, process faults (drain, crash) in `faults/`;
-//! everything they share lives in `support/`.
+//! openid_rp, browser, examples, cross_node), the CLI, key rotation, second factors (mfa),
+//! readiness and the storage suites (factors among them); the adversarial suite in `attacks/`,
+//! process faults (drain, crash) in `faults/`; everything they share lives in `support/`.
 
 mod support;
 
@@ -43,7 +43,10 @@ mod sso;
 mod api_keys;
 mod cli;
 mod cli_api_keys;
+mod cli_mfa;
+mod factors;
 mod keys;
+mod mfa;
 mod readiness;
 mod store_transactions;
 mod stores;
@@ -79,7 +82,10 @@ fn main() {
         ("api_keys", api_keys::tests),
         ("cli", cli::tests),
         ("cli_api_keys", cli_api_keys::tests),
+        ("cli_mfa", cli_mfa::tests),
+        ("factors", factors::tests),
         ("keys", keys::tests),
+        ("mfa", mfa::tests),
         ("readiness", readiness::tests),
         ("store_transactions", store_transactions::tests),
         ("stores", stores::tests),

@@ -112,7 +112,7 @@ async fn a_failed_api_key_rotation_leaves_the_old_key_active(database: Database)
 }
 
 /// Runs one statement on the test database beside the store's pool: here, to take a table away.
-async fn sql(db: &TestDatabase, statement: &str) {
+pub(crate) async fn sql(db: &TestDatabase, statement: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
     sqlx::query(statement).execute(&mut conn).await.unwrap();

@@ -165,6 +165,40 @@ impl ApiKeyStore for GuardedDurable {
 }
 
 #[async_trait]
+impl FactorStore for GuardedDurable {
+    async fn insert_factor(&self, factor: &Factor, audit: &AuditEvent) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_factor(factor, audit)).await
+    }
+    async fn factor(&self, id: &str) -> StoreResult<Option<Factor>> {
+        self.gate.run(self.inner.factor(id)).await
+    }
+    async fn factors(&self, sub: &str) -> StoreResult<Vec<Factor>> {
+        self.gate.run(self.inner.factors(sub)).await
+    }
+    async fn confirm_factor(&self, id: &str, step: i64, now: UnixTime, audit: &AuditEvent) -> StoreResult<bool> {
+        self.gate.run(self.inner.confirm_factor(id, step, now, audit)).await
+    }
+    async fn accept_factor_step(&self, id: &str, step: i64, now: UnixTime) -> StoreResult<bool> {
+        self.gate.run(self.inner.accept_factor_step(id, step, now)).await
+    }
+    async fn delete_factor(&self, sub: &str, id: &str, audit: &AuditEvent) -> StoreResult<bool> {
+        self.gate.run(self.inner.delete_factor(sub, id, audit)).await
+    }
+    async fn delete_all_factors(&self, sub: &str, audit: &AuditEvent) -> StoreResult<(u64, u64)> {
+        self.gate.run(self.inner.delete_all_factors(sub, audit)).await
+    }
+    async fn replace_recovery_codes(&self, sub: &str, hashes: &[Vec<u8>], now: UnixTime, audit: &AuditEvent) -> StoreResult<()> {
+        self.gate.run(self.inner.replace_recovery_codes(sub, hashes, now, audit)).await
+    }
+    async fn use_recovery_code(&self, sub: &str, hash: &[u8], now: UnixTime, audit: &AuditEvent) -> StoreResult<bool> {
+        self.gate.run(self.inner.use_recovery_code(sub, hash, now, audit)).await
+    }
+    async fn recovery_codes_left(&self, sub: &str) -> StoreResult<i64> {
+        self.gate.run(self.inner.recovery_codes_left(sub)).await
+    }
+}
+
+#[async_trait]
 impl AuditStore for GuardedDurable {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         self.gate.run(self.inner.append_audit(event)).await

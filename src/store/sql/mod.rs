@@ -6,6 +6,7 @@ mod audit;
 mod clients;
 mod consents;
 mod denials;
+mod factors;
 mod keys;
 mod migrations;
 mod refresh_tokens;
