@@ -28,6 +28,7 @@ pub enum ErrorCode {
     AccessDenied,
     LoginRequired,
     ConsentRequired,
+    InteractionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
     /// Not an RFC code: an API key over its per-minute limit (429, with Retry-After).
@@ -50,6 +51,7 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RateLimited => "rate_limited",

@@ -9,6 +9,10 @@ pub const AUTHORIZE: &str = "/authorize";
 /// Where the login and consent pages send the browser back into the authorization flow.
 pub const AUTHORIZE_RESUME: &str = "/authorize/resume";
 pub const LOGIN: &str = "/login";
+/// The second step of a sign-in: a code from an authenticator app, or a recovery code.
+pub const LOGIN_FACTOR: &str = "/login/factor";
+/// Setting up a first second factor during a sign-in that requires one.
+pub const LOGIN_ENROL: &str = "/login/enrol";
 pub const CONSENT: &str = "/consent";
 pub const USERINFO: &str = "/userinfo";
 pub const END_SESSION: &str = "/logout";

@@ -22,6 +22,8 @@ pub fn app(state: AppState) -> Router {
         .route(AUTHORIZE, get(oauth::authorize::authorize_get).post(oauth::authorize::authorize_post))
         .route(AUTHORIZE_RESUME, get(oauth::authorize::resume))
         .route(LOGIN, get(ui::login::show).post(ui::login::submit))
+        .route(LOGIN_FACTOR, get(ui::second_factor::show).post(ui::second_factor::submit))
+        .route(LOGIN_ENROL, get(ui::second_factor::show_enrol).post(ui::second_factor::submit_enrol))
         .route(CONSENT, get(ui::consent::show).post(ui::consent::submit))
         .route(USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
         .route(END_SESSION, get(oidc::end_session::end_session_get).post(oidc::end_session::end_session_post))

@@ -29,6 +29,9 @@ pub struct Session {
     pub amr: Vec<String>,
     /// Guards forms posted within this session (logout confirmation).
     pub csrf: String,
+    /// When the session last proved a second factor (`amr` then holds `mfa`).
+    #[serde(default)]
+    pub factor_proven_at: Option<UnixTime>,
 }
 
 pub struct LoadedSession {
@@ -101,11 +104,29 @@ pub async fn create(state: &AppState, sub: &str, amr: &[&str], now: UnixTime) ->
         last_seen: now,
         amr: amr.iter().map(|s| s.to_string()).collect(),
         csrf: random_token(24),
+        factor_proven_at: None,
     };
     let secret = generate_secret();
     let ttl = ttl(state, &session, now).unwrap_or(Duration::from_secs(1));
     state.ephemeral.put(&store_key(&secret), &serde_json::to_vec(&session).map_err(|e| AppError::Internal(e.to_string()))?, ttl).await?;
     Ok(LoadedSession { secret, session })
+}
+
+/// Records that the session proved a second factor by `method` (an RFC 8176 `amr` value) at
+/// `now`: `amr` gains it and `mfa`.
+pub async fn prove_second_factor(state: &AppState, loaded: &mut LoadedSession, method: &str, now: UnixTime) -> Result<(), AppError> {
+    let session = &mut loaded.session;
+    for m in [method, crate::oauth::acr::AMR_MFA] {
+        if !session.amr.iter().any(|a| a == m) {
+            session.amr.push(m.to_string());
+        }
+    }
+    session.factor_proven_at = Some(now);
+    session.last_seen = now;
+    let ttl = ttl(state, session, now).unwrap_or(Duration::from_secs(1));
+    let bytes = serde_json::to_vec(session).map_err(|e| AppError::Internal(e.to_string()))?;
+    state.ephemeral.put(&store_key(&loaded.secret), &bytes, ttl).await?;
+    Ok(())
 }
 
 pub async fn end(state: &AppState, secret: &str) -> Result<(), AppError> {

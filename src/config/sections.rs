@@ -125,6 +125,14 @@ pub struct LoginConfig {
     pub failure_window: Duration,
 }
 
+/// Second factors at sign-in. Users who set one up are always asked for it; this makes it
+/// everyone's duty (those without one set up an authenticator app before they get in).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MfaConfig {
+    pub required: bool,
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
         Self {

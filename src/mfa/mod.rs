@@ -227,6 +227,18 @@ impl<'a> Mfa<'a> {
         Ok((enrolment, codes))
     }
 
+    /// The enrolment of an unconfirmed TOTP factor shown again (after a wrong first code, the user
+    /// retries with the app they just set up), while it can still be confirmed.
+    pub async fn reshow_totp(&self, user: &User, factor_id: &str, now: UnixTime) -> Result<TotpEnrolment, MfaError> {
+        let factor = self.durable.factor(factor_id).await?.filter(|f| f.sub == user.sub && f.kind == FactorKind::Totp);
+        let factor = factor.ok_or_else(|| MfaError::NotFound(format!("factor {factor_id}")))?;
+        confirmable(&factor, now)?;
+        let secret = self.open_secret(&factor)?;
+        let otpauth_uri = totp::otpauth_uri(&secret, &totp::issuer_label(self.issuer), &user.username)?;
+        let qr_svg = totp::qr_svg(&otpauth_uri)?;
+        Ok(TotpEnrolment { factor_id: factor.id, secret: totp::secret_base32(&secret), otpauth_uri, qr_svg })
+    }
+
     async fn add_totp(&self, user: &User, name: Option<&str>, actor: &str, now: UnixTime, confirmed: bool) -> Result<TotpEnrolment, MfaError> {
         let name = check_name(name, DEFAULT_TOTP_NAME)?;
         let secret = totp::generate_secret();

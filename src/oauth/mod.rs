@@ -1,5 +1,6 @@
 //! The OAuth 2.0 protocol: one file per endpoint or grant.
 
+pub mod acr;
 pub mod authority;
 pub mod authorize;
 pub mod bearer;

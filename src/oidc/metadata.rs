@@ -43,6 +43,7 @@ struct Metadata<'a> {
     introspection_endpoint_auth_methods_supported: &'static [&'static str],
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    acr_values_supported: &'static [&'static str],
 }
 
 /// Client authentication methods the token endpoint accepts.
@@ -57,7 +58,7 @@ impl Discovery {
             jwks_uri: config.endpoint(paths::JWKS),
             scopes_supported: vec!["openid", "profile", "email", "offline_access"],
             claims_supported: vec![
-                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
                 "name", "preferred_username", "email", "email_verified",
             ],
             subject_types_supported: ["public"],
@@ -81,6 +82,7 @@ impl Discovery {
             introspection_endpoint_auth_methods_supported: &INTROSPECTION_AUTH_METHODS,
             revocation_endpoint: config.endpoint(paths::REVOKE),
             revocation_endpoint_auth_methods_supported: &TOKEN_ENDPOINT_AUTH_METHODS,
+            acr_values_supported: &crate::oauth::acr::ACR_VALUES_SUPPORTED,
         };
         let openid = serde_json::to_vec(&metadata).unwrap_or_default();
         // The RFC 8414 document describes the same server; it is the same metadata.

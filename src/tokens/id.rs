@@ -28,6 +28,9 @@ pub struct IdTokenClaims {
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// What the sign-in proved (`oauth::acr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// The left half of the access token's hash, with the hash of the signing algorithm
@@ -61,6 +64,7 @@ pub fn issue(issuer: Issuer<'_>, facts: IdTokenFacts<'_>, now: UnixTime) -> Resu
         at_hash: facts.access_token.map(|t| at_hash(key.alg, t)),
         sid: Some(facts.grant.sid.clone()),
         amr: facts.grant.amr.clone(),
+        acr: Some(crate::oauth::acr::acr_of(&facts.grant.amr).to_string()),
     };
     jwt::sign(&key, "JWT", &claims).map_err(|e| AppError::Internal(e.to_string()))
 }

@@ -4,3 +4,4 @@ pub mod assets;
 pub mod consent;
 pub mod login;
 pub mod pages;
+pub mod second_factor;

@@ -41,6 +41,36 @@ pub struct LoginPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "login_factor.html")]
+pub struct FactorPage<'a> {
+    pub client_name: &'a str,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "login_enrol.html")]
+pub struct EnrolPage<'a> {
+    pub client_name: &'a str,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub factor_id: &'a str,
+    pub secret: &'a str,
+    pub otpauth_uri: &'a str,
+    /// Our own SVG markup (the QR code of `otpauth_uri`), inserted as is.
+    pub qr_svg: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    pub codes: &'a [String],
+    pub continue_to: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub client_name: &'a str,

@@ -24,6 +24,7 @@ mod consent;
 mod discovery;
 mod introspect;
 mod login;
+mod mfa_sign_in;
 mod logout;
 mod revoke;
 mod token;
@@ -66,6 +67,7 @@ fn main() {
         ("discovery", discovery::tests),
         ("introspect", introspect::tests),
         ("login", login::tests),
+        ("mfa_sign_in", mfa_sign_in::tests),
         ("logout", logout::tests),
         ("revoke", revoke::tests),
         ("token", token::tests),

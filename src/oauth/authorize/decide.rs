@@ -16,6 +16,12 @@ pub enum Step {
     Consent,
     /// `prompt=none`, but the user would have to consent: `consent_required` to the client.
     ConsentRequired,
+    /// Ask for the second factor of the signed-in user.
+    SecondFactor,
+    /// A second factor is required and the user has none: set one up first.
+    EnrolFactor,
+    /// `prompt=none`, but the user would have to prove a second factor: `interaction_required`.
+    InteractionRequired,
     /// Issue the code.
     Issue,
 }
@@ -32,7 +38,19 @@ pub struct Facts<'a> {
     pub consented_scopes: &'a [String],
     /// First-party clients never ask for consent.
     pub first_party: bool,
+    pub second_factor: SecondFactorFacts,
     pub now: UnixTime,
+}
+
+/// What decides whether the sign-in needs a second factor now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecondFactorFacts {
+    /// Required by configuration, by the client, or asked for with `acr_values`.
+    pub required: bool,
+    /// The user has a confirmed factor: then it is always asked, required or not.
+    pub enrolled: bool,
+    /// When the browser's session last proved one.
+    pub proven_at: Option<UnixTime>,
 }
 
 /// Whether `decide` will read `sub`'s consent record (so the caller need not load it).
@@ -49,6 +67,19 @@ pub fn decide(pending: &PendingAuthorization, facts: Facts<'_>) -> Step {
     let too_old = pending.max_age.is_some_and(|max| facts.now - auth_time > max);
     if !signed_in_here && (pending.prompt.login || too_old) {
         return if pending.prompt.none { Step::LoginRequired } else { Step::Login };
+    }
+    let factor = facts.second_factor;
+    if factor.required || factor.enrolled {
+        // Proven during this very request, or recently enough for `max_age`.
+        let proven_here = pending.factor_proven_at.is_some_and(|at| factor.proven_at.is_some_and(|p| p >= at));
+        let fresh = factor.proven_at.is_some_and(|at| pending.max_age.is_none_or(|max| facts.now - at <= max));
+        if !proven_here && !fresh {
+            return match (pending.prompt.none, factor.enrolled) {
+                (true, _) => Step::InteractionRequired,
+                (false, true) => Step::SecondFactor,
+                (false, false) => Step::EnrolFactor,
+            };
+        }
     }
     if consent_needs_record(pending, facts.first_party, facts.session_sub) {
         let covered = pending.scopes.iter().all(|s| facts.consented_scopes.contains(s));
@@ -84,6 +115,8 @@ mod tests {
             logged_in_at: None,
             consented_by: None,
             browser: String::new(),
+            acr_values: None,
+            factor_proven_at: None,
         }
     }
 
@@ -96,7 +129,7 @@ mod tests {
     }
 
     fn facts(session: Option<UnixTime>, consented: &[String]) -> Facts<'_> {
-        Facts { session_auth_time: session, session_sub: session.map(|_| "alice"), consented_scopes: consented, first_party: false, now: NOW }
+        Facts { session_auth_time: session, session_sub: session.map(|_| "alice"), consented_scopes: consented, first_party: false, second_factor: SecondFactorFacts::default(), now: NOW }
     }
 
     #[test]
@@ -171,5 +204,43 @@ mod tests {
         let none: Vec<String> = vec![];
         assert_eq!(decide(&pending("none", Some(60)), facts(Some(NOW - 100), &none)), Step::LoginRequired);
         assert_eq!(decide(&pending("", Some(60)), facts(Some(NOW - 100), &none)), Step::Login);
+    }
+
+    fn with_factor(consented: &[String], required: bool, enrolled: bool, proven_at: Option<UnixTime>) -> Facts<'_> {
+        Facts { second_factor: SecondFactorFacts { required, enrolled, proven_at }, ..facts(Some(NOW - 10), consented) }
+    }
+
+    #[test]
+    fn a_second_factor_is_asked_when_required_or_enrolled_and_not_yet_proven() {
+        let all = scopes(&["openid", "email"]);
+        let p = pending("", None);
+        assert_eq!(decide(&p, with_factor(&all, false, false, None)), Step::Issue, "neither required nor enrolled");
+        assert_eq!(decide(&p, with_factor(&all, false, true, None)), Step::SecondFactor, "an enrolled user always proves it");
+        assert_eq!(decide(&p, with_factor(&all, true, true, None)), Step::SecondFactor);
+        assert_eq!(decide(&p, with_factor(&all, true, false, None)), Step::EnrolFactor, "required but none set up: enrol first");
+        assert_eq!(decide(&p, with_factor(&all, true, true, Some(NOW - 5))), Step::Issue, "the session proved it");
+        assert_eq!(decide(&pending("none", None), with_factor(&all, true, true, None)), Step::InteractionRequired);
+        assert_eq!(decide(&pending("none", None), with_factor(&all, true, false, None)), Step::InteractionRequired);
+    }
+
+    #[test]
+    fn max_age_asks_for_a_fresh_second_factor_too() {
+        let all = scopes(&["openid", "email"]);
+        let mut p = pending("", Some(60));
+        // The password sign-in is fresh (10 s), the second factor an hour old.
+        assert_eq!(decide(&p, with_factor(&all, true, true, Some(NOW - 3600))), Step::SecondFactor);
+        assert_eq!(decide(&p, with_factor(&all, true, true, Some(NOW - 30))), Step::Issue);
+        p.factor_proven_at = Some(NOW - 1);
+        assert_eq!(decide(&p, with_factor(&all, true, true, Some(NOW - 1))), Step::Issue, "proven during this request: no loop");
+        p.max_age = Some(0);
+        assert_eq!(decide(&p, Facts { session_auth_time: Some(NOW), ..with_factor(&all, true, true, Some(NOW - 1)) }), Step::Issue);
+    }
+
+    #[test]
+    fn sign_in_then_second_factor_then_consent() {
+        let none: Vec<String> = vec![];
+        assert_eq!(decide(&pending("", None), Facts { session_auth_time: None, ..with_factor(&none, true, true, None) }), Step::Login);
+        assert_eq!(decide(&pending("", None), with_factor(&none, true, true, None)), Step::SecondFactor);
+        assert_eq!(decide(&pending("", None), with_factor(&none, true, true, Some(NOW))), Step::Consent);
     }
 }

@@ -19,14 +19,15 @@ use crate::error::{AppError, ErrorCode, OAuthError, PageError};
 use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::clock::UnixTime;
-use crate::oauth::authority;
+use crate::mfa;
+use crate::oauth::{acr, authority};
 use crate::paths;
 use crate::tokens::grant::Grant;
 use crate::state::AppState;
 use crate::store::{Client, User};
 use crate::ui::pages::error_page;
 use crate::session::{self, LoadedSession, SessionCookie};
-use decide::{decide, Facts, Step};
+use decide::{decide, Facts, SecondFactorFacts, Step};
 use pending::BrowserCookie;
 
 pub async fn authorize_get(State(state): State<AppState>, cookie: SessionCookie, browser: BrowserCookie, RawQuery(query): RawQuery) -> Result<Response, PageError> {
@@ -120,6 +121,8 @@ fn validate(client: &Client, params: &HashMap<String, String>, redirect_uri: &st
         logged_in_at: None,
         consented_by: None,
         browser: String::new(),
+        acr_values: get("acr_values").map(str::to_string),
+        factor_proven_at: None,
     })
 }
 
@@ -179,17 +182,29 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
         Some((_, user)) if decide::consent_needs_record(&pending, client.first_party, Some(&user.sub)) => state.durable.consented_scopes(&user.sub, &client.id).await?,
         _ => Vec::new(),
     };
+    let second_factor = match &current {
+        Some((loaded, user)) => SecondFactorFacts {
+            required: state.config.mfa.required || acr::asks_for_mfa(pending.acr_values.as_deref()),
+            enrolled: mfa::list_factors(state.durable.as_ref(), &user.sub).await.map_err(|e| AppError::Internal(e.to_string()))?.has_confirmed_factor(),
+            proven_at: loaded.session.factor_proven_at,
+        },
+        None => SecondFactorFacts::default(),
+    };
     let facts = Facts {
         session_auth_time: current.as_ref().map(|(s, _)| s.session.auth_time),
         session_sub: current.as_ref().map(|(_, u)| u.sub.as_str()),
         consented_scopes: &consented,
         first_party: client.first_party,
+        second_factor,
         now,
     };
     let next = match decide(&pending, facts) {
         Step::Issue => None,
         Step::Login => Some(paths::LOGIN),
         Step::Consent => Some(paths::CONSENT),
+        Step::SecondFactor => Some(paths::LOGIN_FACTOR),
+        Step::EnrolFactor => Some(paths::LOGIN_ENROL),
+        Step::InteractionRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::InteractionRequired, "the user must prove a second factor"))),
         Step::LoginRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::LoginRequired, "the user must sign in"))),
         Step::ConsentRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::ConsentRequired, "the user must allow this application"))),
     };

@@ -45,6 +45,12 @@ pub struct PendingAuthorization {
     /// step must come from the same browser, so a link to it is useless to anyone else.
     #[serde(default)]
     pub browser: String,
+    /// `acr_values` as the client sent them.
+    #[serde(default)]
+    pub acr_values: Option<String>,
+    /// Set when the user proved a second factor during this request (so `max_age` does not loop).
+    #[serde(default)]
+    pub factor_proven_at: Option<UnixTime>,
 }
 
 /// The cookie that binds pending requests to the browser that started them.

@@ -53,7 +53,7 @@ impl Drop for FaultProxy {
 
 /// Carries one connection until it ends or a fault stops it.
 async fn carry(client: TcpStream, upstream: SocketAddr, mut fault: watch::Receiver<Fault>) {
-    let _ = client.set_linger(Some(std::time::Duration::ZERO));
+    let _ = client.set_zero_linger();
     let now = *fault.borrow_and_update();
     match now {
         Fault::Closed => return,
