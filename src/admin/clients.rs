@@ -25,6 +25,7 @@ pub struct NewClient {
     pub jwks: Option<String>,
     pub first_party: bool,
     pub access_token_alg: Option<SigningAlg>,
+    pub require_mfa: bool,
 }
 
 impl NewClient {
@@ -40,6 +41,7 @@ impl NewClient {
             jwks: None,
             first_party: false,
             access_token_alg: None,
+            require_mfa: false,
         }
     }
 }
@@ -116,6 +118,7 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
         access_token_alg: spec.access_token_alg,
         access_token_ttl: None,
         created_at: 0,
+        require_mfa: spec.require_mfa,
     })
 }
 

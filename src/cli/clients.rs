@@ -43,6 +43,9 @@ pub enum ClientCommand {
         /// Algorithm of this client's access tokens (RS256, ES256, EdDSA).
         #[arg(long = "access-token-alg")]
         access_token_alg: Option<sesame::crypto::alg::SigningAlg>,
+        /// Every sign-in for this client proves a second factor (users without one set it up first).
+        #[arg(long = "require-mfa")]
+        require_mfa: bool,
     },
     /// List clients.
     List,
@@ -67,7 +70,7 @@ pub enum ClientCommand {
 pub async fn run(cmd: ClientCommand, config: &Config, json: bool) -> anyhow::Result<()> {
     let store = super::durable(config).await?;
     match cmd {
-        ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, grant_types, scope, auth_method, public, jwks_uri, jwks, first_party, access_token_alg } => {
+        ClientCommand::Add { name, redirect_uris, post_logout_redirect_uris, grant_types, scope, auth_method, public, jwks_uri, jwks, first_party, access_token_alg, require_mfa } => {
             let auth_method = if public {
                 AuthMethod::None
             } else {
@@ -88,6 +91,7 @@ pub async fn run(cmd: ClientCommand, config: &Config, json: bool) -> anyhow::Res
                 jwks,
                 first_party,
                 access_token_alg,
+                require_mfa,
             };
             let created = clients::add(store.as_ref(), &spec, SystemClock.now()).await?;
             print(json, &created, || {
@@ -127,7 +131,7 @@ pub async fn run(cmd: ClientCommand, config: &Config, json: bool) -> anyhow::Res
 
 fn describe(c: &Client) -> String {
     format!(
-        "client_id: {}\nname: {}\nauth_method: {}\ngrant_types: {}\nscope: {}\nredirect_uris: {}\npost_logout_redirect_uris: {}\nfirst_party: {}\njwks_uri: {}",
+        "client_id: {}\nname: {}\nauth_method: {}\ngrant_types: {}\nscope: {}\nredirect_uris: {}\npost_logout_redirect_uris: {}\nfirst_party: {}\nrequire_mfa: {}\njwks_uri: {}",
         c.id,
         c.name,
         c.auth_method.as_str(),
@@ -136,6 +140,7 @@ fn describe(c: &Client) -> String {
         c.redirect_uris.join(" "),
         c.post_logout_redirect_uris.join(" "),
         c.first_party,
+        c.require_mfa,
         or_dash(&c.jwks_uri),
     )
 }

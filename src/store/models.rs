@@ -56,6 +56,8 @@ pub struct Client {
     /// Overrides `tokens.access_token_ttl`, in seconds.
     pub access_token_ttl: Option<i64>,
     pub created_at: UnixTime,
+    /// Every sign-in for this client proves a second factor.
+    pub require_mfa: bool,
 }
 
 impl Client {

@@ -78,6 +78,7 @@ async fn client_commands(backend: Database) {
     let secret = created["client_secret"].as_str().unwrap().to_string();
     assert_eq!(secret.len(), 43, "256-bit secret");
     assert_eq!(created["auth_method"], "client_secret_basic");
+    assert_eq!(created["require_mfa"], false);
     assert_eq!(created["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
     assert_eq!(created["scopes"], serde_json::json!(["openid", "profile", "email"]));
 
@@ -105,6 +106,8 @@ async fn client_commands(backend: Database) {
     let err = cli.fails(&["client", "show", "--", &id], None, 1);
     assert_eq!(err.trim().lines().count(), 1, "one line on error: {err}");
     assert!(err.contains("not found"));
+    let strict = cli.json(&["client", "add", "--name", "Payroll", "--redirect-uri", "https://payroll.example.com/cb", "--require-mfa"], None);
+    assert_eq!(strict["require_mfa"], true, "--require-mfa is stored");
 }
 
 async fn client_validation_and_usage_errors() {

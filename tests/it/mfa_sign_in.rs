@@ -17,7 +17,8 @@ pub fn tests(t: &mut Tests) {
         .test("a_recovery_code_works_once_in_place_of_the_app", a_recovery_code_works_once_in_place_of_the_app)
         .each_backend("a_required_factor_is_set_up_before_the_code_is_issued", a_required_factor_is_set_up_before_the_code_is_issued)
         .test("acr_values_and_prompt_none_ask_for_the_second_factor", acr_values_and_prompt_none_ask_for_the_second_factor)
-        .test("the_second_step_belongs_to_the_browser_that_signed_in", the_second_step_belongs_to_the_browser_that_signed_in);
+        .test("the_second_step_belongs_to_the_browser_that_signed_in", the_second_step_belongs_to_the_browser_that_signed_in)
+        .each_backend("a_client_that_requires_mfa_gets_it_while_others_keep_the_password_session", a_client_that_requires_mfa_gets_it_while_others_keep_the_password_session);
 }
 
 fn id_claims(tokens: &Value) -> Value {
@@ -180,4 +181,29 @@ async fn the_second_step_belongs_to_the_browser_that_signed_in() {
     assert!(location(&res).contains("/login/factor?req="), "resuming without the code asks for it again");
     let code = totp::code_at(&secret, SystemClock.now()).unwrap();
     assert_eq!(enter_code(&victim, &server, &next, &code).await.status(), 303);
+}
+
+async fn a_client_that_requires_mfa_gets_it_while_others_keep_the_password_session(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    add_user(&server, "alice").await;
+    let wiki = add_client(&server, "Wiki", true, false).await;
+    let mut spec = sesame::admin::clients::NewClient::new("Payroll");
+    spec.redirect_uris = vec!["http://127.0.0.1:9/payroll/callback".into()];
+    spec.first_party = true;
+    spec.require_mfa = true;
+    let created = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let payroll = TestClient { id: created.client.id, secret: created.client_secret, redirect_uri: spec.redirect_uris[0].clone() };
+
+    let browser = Browser::new();
+    let p = pkce();
+    let callback = sign_in(&browser, &server, &authorize_url(&server, &wiki, &p, &[]), "alice").await;
+    let tokens: Value = redeem(&server, &wiki, &query_param(&callback, "code").unwrap(), &p.verifier).await.json().await.unwrap();
+    assert_eq!(id_claims(&tokens)["acr"], ACR_PASSWORD, "{backend:?}: the wiki asks for nothing more");
+    // The same browser, signed in, goes to payroll: it must set up and prove a second factor.
+    let p = pkce();
+    let res = browser.get(&authorize_url(&server, &payroll, &p, &[])).await;
+    let next = absolute(&server, &location(&res));
+    assert!(next.contains("/login/enrol?req="), "{backend:?}: payroll requires MFA: {next}");
+    let tokens = enrol(&browser, &server, &payroll, &p, &next).await;
+    assert_eq!(id_claims(&tokens)["acr"], ACR_MFA, "{backend:?}");
 }

@@ -201,6 +201,7 @@ fn client(id: &str) -> Client {
         access_token_alg: Some(SigningAlg::ES256),
         access_token_ttl: Some(300),
         created_at: 1_700_000_000,
+        require_mfa: false,
     }
 }
 

@@ -150,6 +150,7 @@ mod tests {
             access_token_alg: None,
             access_token_ttl: None,
             created_at: 0,
+            require_mfa: false,
         }
     }
 

@@ -184,7 +184,7 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
     };
     let second_factor = match &current {
         Some((loaded, user)) => SecondFactorFacts {
-            required: state.config.mfa.required || acr::asks_for_mfa(pending.acr_values.as_deref()),
+            required: state.config.mfa.required || client.require_mfa || acr::asks_for_mfa(pending.acr_values.as_deref()),
             enrolled: mfa::list_factors(state.durable.as_ref(), &user.sub).await.map_err(|e| AppError::Internal(e.to_string()))?.has_confirmed_factor(),
             proven_at: loaded.session.factor_proven_at,
         },

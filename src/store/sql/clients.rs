@@ -8,7 +8,7 @@ use super::{from_json, map_err, to_json, SqlStore};
 use crate::store::{AuthMethod, Client, ClientStore, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
-     scopes, jwks_uri, jwks, first_party, access_token_alg, access_token_ttl, created_at";
+     scopes, jwks_uri, jwks, first_party, access_token_alg, access_token_ttl, created_at, require_mfa";
 
 fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let get = |e: sqlx::Error| StoreError::Other(format!("clients row: {e}"));
@@ -28,6 +28,7 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
         access_token_alg: row.try_get::<Option<String>, _>("access_token_alg").map_err(get)?.as_deref().map(super::keys::parse_alg).transpose()?,
         access_token_ttl: row.try_get("access_token_ttl").map_err(get)?,
         created_at: row.try_get("created_at").map_err(get)?,
+        require_mfa: row.try_get::<i64, _>("require_mfa").map_err(get)? != 0,
     })
 }
 
@@ -35,7 +36,7 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
 impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -51,6 +52,7 @@ impl ClientStore for SqlStore {
         .bind(c.access_token_alg.map(|a| a.as_str().to_string()))
         .bind(c.access_token_ttl)
         .bind(c.created_at)
+        .bind(c.require_mfa as i64)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
