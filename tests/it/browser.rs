@@ -12,7 +12,8 @@ use crate::support::sso::{add_user, pkce, PASSWORD};
 use crate::support::{Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
-    t.each_backend_needing(&[Need::Chromium], "chromium_signs_in_once_reaches_a_second_app_then_signs_out", chromium_signs_in_once_reaches_a_second_app_then_signs_out);
+    t.each_backend_needing(&[Need::Chromium], "chromium_signs_in_once_reaches_a_second_app_then_signs_out", chromium_signs_in_once_reaches_a_second_app_then_signs_out)
+        .test_needing(&[Need::Chromium], "chromium_sets_up_an_authenticator_app_where_a_client_requires_one", chromium_sets_up_an_authenticator_app_where_a_client_requires_one);
 }
 
 /// A stand-in relying party: its callback pages show what they received.
@@ -89,6 +90,46 @@ async fn chromium_signs_in_once_reaches_a_second_app_then_signs_out(backend: Bac
     browser.goto(&authorize(&server, &two.id, &two.redirect_uris[0])).await.unwrap();
     wait_for_url(&browser, &server.url("/login")).await;
     assert!(browser.find(Locator::Css("input[name=password]")).await.is_ok());
+    server.stop().await;
+    browser.close().await.unwrap();
+}
+
+/// A client that requires a second factor, a user without one: the enrolment page (QR code,
+/// key), the first code typed in, the recovery codes, then the application gets its code. The
+/// pages need no JavaScript.
+async fn chromium_sets_up_an_authenticator_app_where_a_client_requires_one() {
+    use sesame::clock::{Clock, SystemClock};
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, browser) = start_browser(profile.path()).await;
+    let server = TestServer::start(Backend::Embedded).await;
+    add_user(&server, "alice").await;
+    let app = start_app().await;
+    let mut spec = NewClient::new("Payroll");
+    spec.redirect_uris = vec![format!("{app}/one/callback")];
+    spec.first_party = true;
+    spec.require_mfa = true;
+    spec.grant_types = vec!["authorization_code".into()];
+    let payroll = clients::add(server.state.durable.as_ref(), &spec, 0).await.unwrap().client;
+
+    browser.goto(&authorize(&server, &payroll.id, &payroll.redirect_uris[0])).await.unwrap();
+    wait_for_url(&browser, &server.url("/login")).await;
+    browser.find(Locator::Css("input[name=username]")).await.unwrap().send_keys("alice").await.unwrap();
+    browser.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_url(&browser, &server.url("/login/enrol")).await;
+    assert!(browser.find(Locator::Css(".qr svg")).await.is_ok(), "the QR code is drawn");
+    let png = browser.screenshot().await.unwrap();
+    let _ = std::fs::write(std::env::temp_dir().join("sesame-enrol.png"), png);
+    let secret = browser.find(Locator::Css("#totp-secret")).await.unwrap().text().await.unwrap();
+    let bytes = totp_rs::Secret::try_from_base32(secret.trim()).unwrap().as_bytes().to_vec();
+    let code = sesame::mfa::totp::code_at(&bytes, SystemClock.now()).unwrap();
+    browser.find(Locator::Css("input[name=code]")).await.unwrap().send_keys(&code).await.unwrap();
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let codes = browser.find_all(Locator::Css("#recovery-codes code")).await.unwrap();
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once");
+    browser.find(Locator::Css("#continue")).await.unwrap().click().await.unwrap();
+    let callback = wait_for_url(&browser, &payroll.redirect_uris[0]).await;
+    assert!(callback.contains("code="), "{callback}");
     server.stop().await;
     browser.close().await.unwrap();
 }
