@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::admin::AdminError;
+use crate::mfa::MfaError;
 use crate::oauth::scope::{NarrowError, ScopeError};
 use crate::ui::pages::{render, ErrorPage};
 use crate::store::StoreError;
@@ -184,6 +185,15 @@ impl IntoResponse for AppError {
             return response;
         }
         OAuthError::new(ErrorCode::ServerError, "the server could not complete the request").into_response()
+    }
+}
+
+/// An MFA operation's failure that no page answers on its own (a store, a secret that does not
+/// open): ours, never the caller's fault.
+pub fn mfa_failure(e: MfaError) -> AppError {
+    match e {
+        MfaError::Store(s) => AppError::Store(s),
+        other => AppError::Internal(other.to_string()),
     }
 }
 

@@ -14,6 +14,15 @@ pub const LOGIN_FACTOR: &str = "/login/factor";
 /// Setting up a first second factor during a sign-in that requires one.
 pub const LOGIN_ENROL: &str = "/login/enrol";
 pub const CONSENT: &str = "/consent";
+/// The signed-in user's own page: their second factors, this session, sign-out.
+pub const ACCOUNT: &str = "/account";
+/// Starts setting up an authenticator app from the account page.
+pub const ACCOUNT_TOTP: &str = "/account/totp";
+pub const ACCOUNT_TOTP_CONFIRM: &str = "/account/totp/confirm";
+pub const ACCOUNT_FACTOR_REMOVE: &str = "/account/factors/remove";
+/// Replaces the recovery codes with ten new ones, shown once.
+pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";
+pub const ACCOUNT_SIGN_OUT: &str = "/account/sign-out";
 pub const USERINFO: &str = "/userinfo";
 pub const END_SESSION: &str = "/logout";
 pub const END_SESSION_CONFIRM: &str = "/logout/confirm";

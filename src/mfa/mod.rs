@@ -104,6 +104,14 @@ impl FactorList {
     }
 }
 
+/// Whether a session may change the user's factors (add an app, remove a factor, replace the
+/// recovery codes): once the user has a confirmed factor, only a session that proved a second
+/// factor may; otherwise a stolen password alone could remove the victim's app. A user with no
+/// factor yet may add the first one on a password session.
+pub fn may_change_factors(factors: &FactorList, session_proved_factor: bool) -> bool {
+    session_proved_factor || !factors.has_confirmed_factor()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Reset {
     pub factors_removed: u64,
@@ -390,6 +398,16 @@ mod tests {
         assert!(confirmable(&factor(1_000, None), 1_000 + ENROLMENT_TTL).is_ok());
         assert!(matches!(confirmable(&factor(1_000, None), 1_001 + ENROLMENT_TTL), Err(MfaError::Invalid(m)) if m.contains("expired")));
         assert!(matches!(confirmable(&factor(1_000, Some(1_010)), 1_020), Err(MfaError::Invalid(m)) if m.contains("confirmed")));
+    }
+
+    #[test]
+    fn a_password_session_changes_factors_only_before_the_first_one() {
+        let list = |confirmed: Option<UnixTime>| FactorList { factors: vec![summary(&factor(5, confirmed))], recovery_codes_left: 10 };
+        let none = FactorList { factors: vec![], recovery_codes_left: 0 };
+        assert!(may_change_factors(&none, false), "the first app on a password session");
+        assert!(may_change_factors(&list(None), false), "an unconfirmed enrolment is not a factor yet");
+        assert!(!may_change_factors(&list(Some(6)), false), "a password alone does not remove a factor");
+        assert!(may_change_factors(&list(Some(6)), true));
     }
 
     #[test]

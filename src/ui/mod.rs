@@ -1,5 +1,6 @@
-//! What a person sees: the login, consent and logout pages (the SSO session itself is `session.rs`).
+//! What a person sees: the login, consent, logout and account pages (the SSO session itself is `session.rs`).
 
+pub mod account;
 pub mod assets;
 pub mod consent;
 pub mod login;

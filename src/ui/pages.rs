@@ -70,6 +70,44 @@ pub struct RecoveryCodesPage<'a> {
     pub continue_to: &'a str,
 }
 
+/// A factor as the account page lists it.
+pub struct FactorRow<'a> {
+    pub id: &'a str,
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub confirmed: bool,
+    pub added: String,
+    /// "never" until the factor is first used.
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub username: &'a str,
+    pub name: Option<&'a str>,
+    pub csrf: &'a str,
+    pub factors: Vec<FactorRow<'a>>,
+    pub has_factor: bool,
+    pub recovery_codes_left: i64,
+    /// Whether this session may change the factors (see `mfa::may_change_factors`).
+    pub may_change: bool,
+    pub signed_in_at: String,
+    pub methods: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_totp.html")]
+pub struct AccountTotpPage<'a> {
+    pub csrf: &'a str,
+    pub factor_id: &'a str,
+    pub secret: &'a str,
+    pub otpauth_uri: &'a str,
+    /// Our own SVG markup (the QR code of `otpauth_uri`), inserted as is.
+    pub qr_svg: &'a str,
+    pub error: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::login::client_name;
 use super::pages::{error_page, render, EnrolPage, FactorPage, RecoveryCodesPage};
-use crate::error::{AppError, PageError};
+use crate::error::{mfa_failure, AppError, PageError};
 use crate::mfa::{Mfa, MfaError, Throttle};
 use crate::net::ClientIp;
 use crate::oauth::authorize::pending::{BrowserCookie, PendingAuthorization};
@@ -163,12 +163,5 @@ pub async fn submit_enrol(State(state): State<AppState>, browser: BrowserCookie,
         }
         Err(MfaError::NotFound(_) | MfaError::Invalid(_)) => Ok(respond::redirect(&format!("{}?req={}", paths::LOGIN_ENROL, form.req))),
         Err(e) => Err(mfa_failure(e).into()),
-    }
-}
-
-fn mfa_failure(e: MfaError) -> AppError {
-    match e {
-        MfaError::Store(s) => AppError::Store(s),
-        other => AppError::Internal(other.to_string()),
     }
 }

@@ -7,7 +7,7 @@
 //! `SESAME_TEST_REDIS_URL`); `tests/run` provisions everything and requires all of it.
 //!
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
-//! revoke, userinfo, login, consent, logout, discovery, admin_api), a file per flow (sso,
+//! revoke, userinfo, login, consent, logout, account, discovery, admin_api), a file per flow (sso,
 //! openid_rp, browser, examples, cross_node), the CLI, key rotation, second factors (mfa),
 //! readiness and the storage suites (factors among them); the adversarial suite in `attacks/`,
 //! process faults (drain, crash) in `faults/`; everything they share lives in `support/`.
@@ -18,6 +18,7 @@ mod attacks;
 mod faults;
 
 // Endpoints.
+mod account;
 mod admin_api;
 mod authorize;
 mod consent;
@@ -61,6 +62,7 @@ fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = libtest_mimic::Arguments::from_args();
     let modules: &[(&'static str, fn(&mut Tests))] = &[
+        ("account", account::tests),
         ("admin_api", admin_api::tests),
         ("authorize", authorize::tests),
         ("consent", consent::tests),
