@@ -47,6 +47,8 @@ pub struct FactorPage<'a> {
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub error: Option<&'a str>,
+    /// Whether to offer the passkey button (the user has a passkey, the server is a relying party).
+    pub passkey: bool,
 }
 
 #[derive(Template)]
