@@ -13,6 +13,13 @@ pub const LOGIN: &str = "/login";
 pub const LOGIN_FACTOR: &str = "/login/factor";
 /// Setting up a first second factor during a sign-in that requires one.
 pub const LOGIN_ENROL: &str = "/login/enrol";
+/// A passkey as the second step: options for `navigator.credentials.get`, then the assertion.
+pub const LOGIN_FACTOR_PASSKEY_BEGIN: &str = "/login/factor/passkey/begin";
+pub const LOGIN_FACTOR_PASSKEY_FINISH: &str = "/login/factor/passkey/finish";
+/// The signed-in user's passkeys (JSON), and registering one.
+pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
+pub const ACCOUNT_PASSKEYS_BEGIN: &str = "/account/passkeys/begin";
+pub const ACCOUNT_PASSKEYS_FINISH: &str = "/account/passkeys/finish";
 pub const CONSENT: &str = "/consent";
 /// The signed-in user's own page: their second factors, this session, sign-out.
 pub const ACCOUNT: &str = "/account";
@@ -30,6 +37,8 @@ pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
 pub const STYLESHEET: &str = "/static/sesame.css";
 pub const FORM_POST_SCRIPT: &str = "/static/form_post.js";
+/// The one script of the passkey buttons.
+pub const PASSKEY_SCRIPT: &str = "/static/passkey.js";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";

@@ -57,7 +57,15 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
     let (durable, schedule) = (stores.durable.clone(), KeyRing::schedule_from(&config));
     let on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync> = Box::new(move |alg| rotation_metrics.key_rotated(alg));
     let keys = KeyRing::start(durable, kek.clone(), clock.clone(), schedule, on_rotation).await?;
+    let webauthn = match crate::mfa::passkey::relying_party(&config.issuer) {
+        Ok(rp) => Some(Arc::new(rp)),
+        Err(why) => {
+            tracing::warn!("passkeys are off: {why}");
+            None
+        }
+    };
     Ok(AppState {
+        webauthn,
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
         client_jwks: Arc::new(ClientJwksCache::new(Destinations::from_config(&config.outbound)).context("the HTTP client for jwks_uri fetches")?),

@@ -112,11 +112,11 @@ pub async fn create(state: &AppState, sub: &str, amr: &[&str], now: UnixTime) ->
     Ok(LoadedSession { secret, session })
 }
 
-/// Records that the session proved a second factor by `method` (an RFC 8176 `amr` value) at
-/// `now`: `amr` gains it and `mfa`.
-pub async fn prove_second_factor(state: &AppState, loaded: &mut LoadedSession, method: &str, now: UnixTime) -> Result<(), AppError> {
+/// Records that the session proved a second factor by `methods` (RFC 8176 `amr` values) at
+/// `now`: `amr` gains them and `mfa`.
+pub async fn prove_second_factor(state: &AppState, loaded: &mut LoadedSession, methods: &[&str], now: UnixTime) -> Result<(), AppError> {
     let session = &mut loaded.session;
-    for m in [method, crate::oauth::acr::AMR_MFA] {
+    for m in methods.iter().copied().chain([crate::oauth::acr::AMR_MFA]) {
         if !session.amr.iter().any(|a| a == m) {
             session.amr.push(m.to_string());
         }

@@ -31,6 +31,9 @@ pub struct AppState {
     pub api_key_cache: Arc<ApiKeyCache>,
     pub client_cache: Arc<TtlCache<String, Option<Client>>>,
     pub lifecycle: Arc<Lifecycle>,
+    /// The WebAuthn relying party (the issuer's host and origin); none when the issuer is on an
+    /// IP address, where browsers offer no passkeys.
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl AppState {

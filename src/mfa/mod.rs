@@ -1,4 +1,4 @@
-//! Second factors: authenticator apps (TOTP) and recovery codes; passkeys come later. The
+//! Second factors: authenticator apps (TOTP), recovery codes and passkeys (`passkey`). The
 //! operations the account page, the sign-in step and the CLI share, over narrow dependencies:
 //! what touches a TOTP secret is a method of [`Mfa`] (the durable store, the key-encryption key,
 //! the issuer), and checking a code at sign-in also takes a [`Throttle`] (the ephemeral store's
@@ -8,6 +8,7 @@
 //! Every enrolment, confirmation, removal, reset, failure and recovery-code use is audited (the
 //! `sub` as subject); never a secret or a code.
 
+pub mod passkey;
 pub mod recovery;
 pub mod totp;
 
@@ -41,6 +42,12 @@ pub enum MfaError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The issuer cannot be a WebAuthn relying party (an IP address): no passkeys here.
+    #[error("passkeys are not available on this server")]
+    PasskeysUnavailable,
+    /// A passkey ceremony that did not succeed, and why (audited).
+    #[error("passkey refused: {0}")]
+    PasskeyRefused(&'static str),
     /// A failure of sesame itself (a secret that does not open under the key-encryption key).
     #[error("{0}")]
     Internal(String),

@@ -147,6 +147,10 @@ pub trait FactorStore: Send + Sync {
     /// Removes one of the user's factors, with its audit event. False (nothing written) when the
     /// user has no such factor.
     async fn delete_factor(&self, sub: &str, id: &str, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Records a use of a confirmed passkey: its credential (the signature counter, the backup
+    /// flags) becomes `credential` only if it still reads `expected` (a compare-and-set: of two
+    /// concurrent uses, one wins). False (nothing written) otherwise.
+    async fn update_passkey(&self, id: &str, expected: &str, credential: &str, now: UnixTime) -> StoreResult<bool>;
     /// Removes every factor and recovery code of the user, with its audit event, in one
     /// transaction. Returns how many factors and codes (used or not) were removed.
     async fn delete_all_factors(&self, sub: &str, audit: &AuditEvent) -> StoreResult<(u64, u64)>;

@@ -5,6 +5,7 @@ use axum::response::IntoResponse;
 
 const STYLESHEET: &str = include_str!("../../static/sesame.css");
 const FORM_POST_SCRIPT: &str = include_str!("../../static/form_post.js");
+const PASSKEY_SCRIPT: &str = include_str!("../../static/passkey.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -23,4 +24,8 @@ pub async fn stylesheet() -> impl IntoResponse {
 
 pub async fn form_post_script() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", FORM_POST_SCRIPT)
+}
+
+pub async fn passkey_script() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", PASSKEY_SCRIPT)
 }

@@ -5,4 +5,5 @@ pub mod assets;
 pub mod consent;
 pub mod login;
 pub mod pages;
+pub mod passkeys;
 pub mod second_factor;

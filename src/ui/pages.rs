@@ -47,6 +47,8 @@ pub struct FactorPage<'a> {
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub error: Option<&'a str>,
+    /// Whether to offer the passkey button (the user has a passkey, the server is a relying party).
+    pub passkey: bool,
 }
 
 #[derive(Template)]
@@ -92,6 +94,8 @@ pub struct AccountPage<'a> {
     pub recovery_codes_left: i64,
     /// Whether this session may change the factors (see `mfa::may_change_factors`).
     pub may_change: bool,
+    /// Whether this server can register passkeys (an issuer with a domain name).
+    pub passkeys: bool,
     pub signed_in_at: String,
     pub methods: String,
 }

@@ -20,7 +20,7 @@ use crate::oauth::authorize::{current_user, expired_page, other_browser_page, pe
 use crate::paths;
 use crate::session::{self, LoadedSession, SessionCookie};
 use crate::state::AppState;
-use crate::store::User;
+use crate::store::{FactorKind, User};
 
 const WRONG_CODE: &str = "That code is not right. Check your app and try again.";
 const THROTTLED: &str = "Too many wrong codes. Wait a few minutes, then try again.";
@@ -44,14 +44,14 @@ pub struct CodeForm {
 }
 
 /// The pending request and the signed-in user a step belongs to, or the page to answer instead.
-struct Step {
-    pending: PendingAuthorization,
-    session: LoadedSession,
-    user: User,
-    client_name: String,
+pub(crate) struct Step {
+    pub(crate) pending: PendingAuthorization,
+    pub(crate) session: LoadedSession,
+    pub(crate) user: User,
+    pub(crate) client_name: String,
 }
 
-async fn load(state: &AppState, req: &str, browser: &BrowserCookie, cookie: &SessionCookie, csrf: Option<&str>) -> Result<Result<Step, Response>, AppError> {
+pub(crate) async fn load(state: &AppState, req: &str, browser: &BrowserCookie, cookie: &SessionCookie, csrf: Option<&str>) -> Result<Result<Step, Response>, AppError> {
     let Some(p) = pending::load(state, req).await? else { return Ok(Err(expired_page())) };
     if !p.started_in(browser) {
         return Ok(Err(other_browser_page(state)));
@@ -68,10 +68,11 @@ async fn load(state: &AppState, req: &str, browser: &BrowserCookie, cookie: &Ses
     Ok(Ok(Step { pending: p, session, user, client_name }))
 }
 
-/// Marks the factor proven for the session and this request, then resumes the authorization.
-async fn proven(state: &AppState, req: &str, mut step: Step, method: &str) -> Result<String, AppError> {
+/// Marks the factor proven (by `methods`, RFC 8176 `amr` values) for the session and this
+/// request; returns where the authorization resumes.
+pub(crate) async fn proven(state: &AppState, req: &str, mut step: Step, methods: &[&str]) -> Result<String, AppError> {
     let now = state.now();
-    session::prove_second_factor(state, &mut step.session, method, now).await?;
+    session::prove_second_factor(state, &mut step.session, methods, now).await?;
     step.pending.factor_proven_at = Some(now);
     pending::save(state, req, &step.pending).await?;
     Ok(format!("{}?req={req}", paths::AUTHORIZE_RESUME))
@@ -82,7 +83,8 @@ pub async fn show(State(state): State<AppState>, browser: BrowserCookie, cookie:
         Ok(step) => step,
         Err(page) => return Ok(page),
     };
-    Ok(render(StatusCode::OK, &FactorPage { client_name: &step.client_name, request_id: &q.req, csrf: &step.pending.csrf, error: None }))
+    let passkey = has_passkey(&state, &step.user.sub).await?;
+    Ok(render(StatusCode::OK, &FactorPage { client_name: &step.client_name, request_id: &q.req, csrf: &step.pending.csrf, error: None, passkey }))
 }
 
 pub async fn submit(State(state): State<AppState>, ClientIp(ip): ClientIp, browser: BrowserCookie, cookie: SessionCookie, Form(form): Form<CodeForm>) -> Result<Response, PageError> {
@@ -95,14 +97,15 @@ pub async fn submit(State(state): State<AppState>, ClientIp(ip): ClientIp, brows
     let (status, message) = match checked {
         Ok(method) => {
             state.metrics.security_event("second_factor_ok");
-            return Ok(respond::redirect(&proven(&state, &form.req, step, method.amr()).await?));
+            return Ok(respond::redirect(&proven(&state, &form.req, step, &[method.amr()]).await?));
         }
         Err(MfaError::WrongCode) => (StatusCode::UNAUTHORIZED, WRONG_CODE),
         Err(MfaError::Throttled) => (StatusCode::TOO_MANY_REQUESTS, THROTTLED),
         Err(e) => return Err(mfa_failure(e).into()),
     };
     state.metrics.security_event("second_factor_failed");
-    Ok(render(status, &FactorPage { client_name: &step.client_name, request_id: &form.req, csrf: &step.pending.csrf, error: Some(message) }))
+    let passkey = has_passkey(&state, &step.user.sub).await?;
+    Ok(render(status, &FactorPage { client_name: &step.client_name, request_id: &form.req, csrf: &step.pending.csrf, error: Some(message), passkey }))
 }
 
 /// Starts setting up an authenticator app for the signed-in user (a new secret each time the
@@ -136,7 +139,7 @@ pub async fn submit_enrol(State(state): State<AppState>, browser: BrowserCookie,
     let mfa = Mfa::of(&state);
     match mfa.confirm_totp(&step.user.sub, &form.factor_id, &form.code, "sign-in", state.now()).await {
         Ok(codes) => {
-            let next = proven(&state, &form.req, step, "otp").await?;
+            let next = proven(&state, &form.req, step, &["otp"]).await?;
             Ok(match codes {
                 Some(codes) => render(StatusCode::OK, &RecoveryCodesPage { codes: &codes, continue_to: &next }),
                 None => respond::redirect(&next),
@@ -165,3 +168,14 @@ pub async fn submit_enrol(State(state): State<AppState>, browser: BrowserCookie,
         Err(e) => Err(mfa_failure(e).into()),
     }
 }
+
+/// Whether the passkey button belongs on the page: the server is a relying party and the user
+/// has a confirmed passkey.
+async fn has_passkey(state: &AppState, sub: &str) -> Result<bool, AppError> {
+    if state.webauthn.is_none() {
+        return Ok(false);
+    }
+    let factors = state.durable.factors(sub).await?;
+    Ok(factors.iter().any(|f| f.kind == FactorKind::Passkey && f.confirmed_at.is_some()))
+}
+

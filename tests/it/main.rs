@@ -8,7 +8,7 @@
 //!
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
 //! revoke, userinfo, login, consent, logout, account, discovery, admin_api), a file per flow (sso,
-//! openid_rp, browser, examples, cross_node), the CLI, key rotation, second factors (mfa),
+//! openid_rp, browser, examples, cross_node), the CLI, key rotation, second factors (mfa), passkeys,
 //! readiness and the storage suites (factors among them); the adversarial suite in `attacks/`,
 //! process faults (drain, crash) in `faults/`; everything they share lives in `support/`.
 
@@ -26,6 +26,7 @@ mod discovery;
 mod introspect;
 mod login;
 mod mfa_sign_in;
+mod passkeys;
 mod logout;
 mod revoke;
 mod token;
@@ -70,6 +71,7 @@ fn main() {
         ("introspect", introspect::tests),
         ("login", login::tests),
         ("mfa_sign_in", mfa_sign_in::tests),
+        ("passkeys", passkeys::tests),
         ("logout", logout::tests),
         ("revoke", revoke::tests),
         ("token", token::tests),

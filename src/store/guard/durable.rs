@@ -181,6 +181,9 @@ impl FactorStore for GuardedDurable {
     async fn accept_factor_step(&self, id: &str, step: i64, now: UnixTime) -> StoreResult<bool> {
         self.gate.run(self.inner.accept_factor_step(id, step, now)).await
     }
+    async fn update_passkey(&self, id: &str, expected: &str, credential: &str, now: UnixTime) -> StoreResult<bool> {
+        self.gate.run(self.inner.update_passkey(id, expected, credential, now)).await
+    }
     async fn delete_factor(&self, sub: &str, id: &str, audit: &AuditEvent) -> StoreResult<bool> {
         self.gate.run(self.inner.delete_factor(sub, id, audit)).await
     }

@@ -112,6 +112,18 @@ impl FactorStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn update_passkey(&self, id: &str, expected: &str, credential: &str, now: UnixTime) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE user_factors SET credential = $1, last_used_at = $2 WHERE id = $3 AND kind = 'passkey' AND confirmed_at IS NOT NULL AND credential = $4")
+            .bind(credential)
+            .bind(now)
+            .bind(id)
+            .bind(expected)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn delete_factor(&self, sub: &str, id: &str, audit: &AuditEvent) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let done = sqlx::query("DELETE FROM user_factors WHERE id = $1 AND sub = $2").bind(id).bind(sub).execute(&mut *tx).await.map_err(map_err)?;

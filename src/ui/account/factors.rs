@@ -73,7 +73,7 @@ pub async fn confirm_totp(State(state): State<AppState>, cookie: SessionCookie, 
     let now = state.now();
     match mfa.confirm_totp(&me.user.sub, &form.factor_id, &form.code, ACTOR, now).await {
         Ok(codes) => {
-            session::prove_second_factor(&state, &mut me.session, "otp", now).await?;
+            session::prove_second_factor(&state, &mut me.session, &["otp"], now).await?;
             Ok(match codes {
                 Some(codes) => render(StatusCode::OK, &RecoveryCodesPage { codes: &codes, continue_to: paths::ACCOUNT }),
                 None => respond::redirect(paths::ACCOUNT),

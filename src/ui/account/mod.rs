@@ -88,7 +88,7 @@ fn row(f: &FactorSummary) -> FactorRow<'_> {
     }
 }
 
-fn account_page(me: &SignedIn, list: &FactorList) -> Response {
+fn account_page(me: &SignedIn, list: &FactorList, passkeys: bool) -> Response {
     let session = &me.session.session;
     let page = AccountPage {
         username: &me.user.username,
@@ -98,6 +98,7 @@ fn account_page(me: &SignedIn, list: &FactorList) -> Response {
         has_factor: list.has_confirmed_factor(),
         recovery_codes_left: list.recovery_codes_left,
         may_change: mfa::may_change_factors(list, session.factor_proven_at.is_some()),
+        passkeys,
         signed_in_at: rfc3339(session.auth_time),
         methods: session.amr.join(", "),
     };
@@ -110,7 +111,7 @@ pub async fn show(State(state): State<AppState>, cookie: SessionCookie) -> Resul
         Err(page) => return Ok(page),
     };
     let list = mfa::list_factors(state.durable.as_ref(), &me.user.sub).await.map_err(mfa_failure)?;
-    Ok(account_page(&me, &list))
+    Ok(account_page(&me, &list, state.webauthn.is_some()))
 }
 
 #[derive(Deserialize)]

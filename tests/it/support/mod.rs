@@ -278,7 +278,10 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.listen = addr.to_string();
-        config.issuer = format!("http://{addr}");
+        // An issuer on `localhost` (what WebAuthn needs: a domain) keeps its name, on this port.
+        let named = url::Url::parse(&config.issuer).ok().is_some_and(|u| u.host_str() == Some("localhost"));
+        config.issuer = if named { format!("http://localhost:{}", addr.port()) } else { format!("http://{addr}") };
+        let base = config.issuer.clone();
         config.validate().expect("test config is valid");
         let durable: Arc<dyn Durable> = Arc::new(SqlStore::open(&config.database_url, 4).await.expect("open test database"));
         let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
@@ -295,7 +298,7 @@ impl TestServer {
             })
             .await;
         });
-        Self { base: format!("http://{addr}"), state, redis_prefix, db, handle, shutdown: Some(tx) }
+        Self { base, state, redis_prefix, db, handle, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {
