@@ -22,6 +22,7 @@ fn client(public: bool) -> Client {
         access_token_alg: None,
         access_token_ttl: None,
         created_at: 0,
+        require_mfa: false,
     }
 }
 

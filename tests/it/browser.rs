@@ -125,6 +125,8 @@ async fn chromium_sets_up_an_authenticator_app_where_a_client_requires_one() {
     let code = sesame::mfa::totp::code_at(&bytes, SystemClock.now()).unwrap();
     browser.find(Locator::Css("input[name=code]")).await.unwrap().send_keys(&code).await.unwrap();
     browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    // The answer to the form's POST: wait for it to be drawn before reading it.
+    browser.wait().at_most(std::time::Duration::from_secs(10)).for_element(Locator::Css("#recovery-codes")).await.unwrap();
     let codes = browser.find_all(Locator::Css("#recovery-codes code")).await.unwrap();
     assert_eq!(codes.len(), 10, "ten recovery codes, shown once");
     browser.find(Locator::Css("#continue")).await.unwrap().click().await.unwrap();
