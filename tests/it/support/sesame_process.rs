@@ -42,6 +42,8 @@ impl SesameProcess {
             .env("SESAME_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info,sqlx=warn")
             .env("NO_COLOR", "1")
+            // As for in-process test servers: a busy test machine is not an outage.
+            .env("SESAME_STORE_TIMEOUT", "5s")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
