@@ -40,23 +40,9 @@ async fn with_app(server: &TestServer, username: &str) -> (Vec<u8>, Vec<String>)
     (base32_decode(&enrolment.secret), codes.unwrap_or_default())
 }
 
-/// The password step of a sign-in as `username`: where sesame sends the browser next. The
-/// browser holds a session from here on (without a second factor proven).
-async fn password_step(browser: &Browser, server: &TestServer, app: &TestClient, username: &str) -> String {
-    let res = browser.get(&authorize_url(server, app, &pkce(), &[])).await;
-    let page = browser.get(&absolute(server, &location(&res))).await.text().await.unwrap();
-    let res = browser
-        .post_form(&server.url("/login"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("username", username), ("password", PASSWORD)])
-        .await;
-    assert_eq!(res.status(), 303, "password accepted");
-    let res = browser.get(&absolute(server, &location(&res))).await;
-    assert_eq!(res.status(), 303);
-    absolute(server, &location(&res))
-}
-
 /// A sign-in through the second step with `code` (an app's code or a recovery code).
 async fn sign_in_with_code(browser: &Browser, server: &TestServer, app: &TestClient, username: &str, code: &str) {
-    let next = password_step(browser, server, app, username).await;
+    let next = password_step(browser, server, &authorize_url(server, app, &pkce(), &[]), username).await;
     assert!(next.contains("/login/factor?req="), "{next}");
     let page = browser.get(&next).await.text().await.unwrap();
     let res = browser.post_form(&server.url("/login/factor"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("code", code)]).await;
@@ -119,7 +105,7 @@ async fn a_signed_in_user_adds_an_authenticator_app(backend: Backend) {
     assert!(page.contains("action=\"/account/factors/remove\""), "the confirming code proved a factor for this session");
 
     // The next sign-in asks for the app's code.
-    let next = password_step(&Browser::new(), &server, &app, "alice").await;
+    let next = password_step(&Browser::new(), &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     assert!(next.contains("/login/factor?req="), "{backend:?}: {next}");
 }
 
@@ -132,7 +118,7 @@ async fn a_password_alone_does_not_change_an_existing_factor(backend: Backend) {
 
     // A stolen password: the password step makes a session, the second step is never passed.
     let thief = Browser::new();
-    password_step(&thief, &server, &app, "alice").await;
+    password_step(&thief, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     let (status, page) = account(&thief, &server).await;
     assert_eq!(status, 200);
     assert!(page.contains("Phone") && page.contains("id=\"account-locked\""), "{page}");
@@ -248,7 +234,7 @@ async fn without_a_session_the_page_shows_no_one() {
     with_app(&server, "alice").await;
     let factor_id = factors(&server, "alice").await.factors[0].id.clone();
     // Alice is signed in elsewhere; that changes nothing for other browsers.
-    password_step(&Browser::new(), &server, &app, "alice").await;
+    password_step(&Browser::new(), &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
 
     let cookie_name = server.state.config.cookie_name(&server.state.config.session.cookie_name);
     let anonymous = crate::support::http();

@@ -38,21 +38,6 @@ fn base32_decode(text: &str) -> Vec<u8> {
     totp_rs::Secret::try_from_base32(text).unwrap().as_bytes().to_vec()
 }
 
-/// Password step: from the authorize URL to where sesame sends the browser next.
-async fn password_step(browser: &Browser, server: &TestServer, authorize: &str) -> String {
-    let res = browser.get(authorize).await;
-    let login_url = absolute(server, &location(&res));
-    let page = browser.get(&login_url).await.text().await.unwrap();
-    let res = browser
-        .post_form(&server.url("/login"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("username", "alice"), ("password", PASSWORD)])
-        .await;
-    assert_eq!(res.status(), 303, "password accepted");
-    // On through /authorize/resume, which decides the next step.
-    let res = browser.get(&absolute(server, &location(&res))).await;
-    assert_eq!(res.status(), 303);
-    absolute(server, &location(&res))
-}
-
 /// Posts `code` on the second-factor page at `url`; returns the response.
 async fn enter_code(browser: &Browser, server: &TestServer, url: &str, code: &str) -> reqwest::Response {
     let page = browser.get(url).await;
@@ -76,7 +61,7 @@ async fn an_enrolled_user_proves_a_code_once_after_the_password(backend: Backend
 
     let browser = Browser::new();
     let p = pkce();
-    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[])).await;
+    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[]), "alice").await;
     assert!(next.contains("/login/factor?req="), "{backend:?}: an enrolled user is asked for the code: {next}");
     let wrong = enter_code(&browser, &server, &next, "000000").await;
     assert_eq!(wrong.status(), 401);
@@ -89,7 +74,7 @@ async fn an_enrolled_user_proves_a_code_once_after_the_password(backend: Backend
 
     // The same code in another sign-in within its window: spent.
     let other = Browser::new();
-    let next = password_step(&other, &server, &authorize_url(&server, &app, &pkce(), &[])).await;
+    let next = password_step(&other, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     assert_eq!(enter_code(&other, &server, &next, &code).await.status(), 401, "{backend:?}: a code was accepted twice");
 }
 
@@ -101,11 +86,11 @@ async fn a_recovery_code_works_once_in_place_of_the_app() {
     assert_eq!(codes.len(), 10);
     let browser = Browser::new();
     let p = pkce();
-    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[])).await;
+    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[]), "alice").await;
     let tokens = tokens_after(&browser, &server, &app, &p, enter_code(&browser, &server, &next, &codes[3]).await).await;
     assert_eq!(id_claims(&tokens)["acr"], ACR_MFA);
     let again = Browser::new();
-    let next = password_step(&again, &server, &authorize_url(&server, &app, &pkce(), &[])).await;
+    let next = password_step(&again, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     assert_eq!(enter_code(&again, &server, &next, &codes[3]).await.status(), 401, "a recovery code works once");
     assert_eq!(enter_code(&again, &server, &next, &codes[4].to_lowercase()).await.status(), 303, "another one still works, in any case");
 }
@@ -135,7 +120,7 @@ async fn a_required_factor_is_set_up_before_the_code_is_issued(backend: Backend)
     let app = add_client(&server, "App", true, false).await;
     let browser = Browser::new();
     let p = pkce();
-    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[])).await;
+    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[]), "alice").await;
     let tokens = enrol(&browser, &server, &app, &p, &next).await;
     assert_eq!(id_claims(&tokens)["acr"], ACR_MFA, "{backend:?}");
     let sub = server.state.durable.user_by_username("alice").await.unwrap().unwrap().sub;
@@ -170,7 +155,7 @@ async fn the_second_step_belongs_to_the_browser_that_signed_in() {
     let app = add_client(&server, "App", true, false).await;
     let (secret, _) = with_app(&server, "alice").await;
     let victim = Browser::new();
-    let next = password_step(&victim, &server, &authorize_url(&server, &app, &pkce(), &[])).await;
+    let next = password_step(&victim, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     // Another browser with the link (and a code it somehow knows) gets nowhere.
     let attacker = Browser::new();
     let page = attacker.get(&next).await;

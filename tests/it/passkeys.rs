@@ -76,20 +76,6 @@ async fn register(browser: &Browser, server: &TestServer, authenticator: &mut So
     (res, credential, ceremony)
 }
 
-/// Password step: from the authorize URL to where sesame sends the browser next.
-async fn password_step(browser: &Browser, server: &TestServer, authorize: &str) -> String {
-    let res = browser.get(authorize).await;
-    let login_url = absolute(server, &location(&res));
-    let page = browser.get(&login_url).await.text().await.unwrap();
-    let res = browser
-        .post_form(&server.url("/login"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("username", "alice"), ("password", PASSWORD)])
-        .await;
-    assert_eq!(res.status(), 303, "password accepted");
-    let res = browser.get(&absolute(server, &location(&res))).await;
-    assert_eq!(res.status(), 303);
-    absolute(server, &location(&res))
-}
-
 /// The second-factor page at `url`: its request id and CSRF value, with the passkey button.
 async fn factor_page(browser: &Browser, url: &str) -> (String, String) {
     assert!(url.contains("/login/factor?req="), "{url}");
@@ -148,7 +134,7 @@ async fn a_registered_passkey_proves_the_second_step_once(backend: Backend) {
     assert_eq!(stored.len(), 1, "{backend:?}");
     // The account page lists it and, for a session that proved a factor, offers another.
     let signed_in = Browser::new();
-    let next = password_step(&signed_in, &server, &authorize_url(&server, &app, &pkce(), &[])).await;
+    let next = password_step(&signed_in, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     let (res, _, _, _) = passkey_step(&signed_in, &server, &mut key, &next).await;
     assert_eq!(res.status(), 200);
     let page = signed_in.get(&server.url("/account")).await.text().await.unwrap();
@@ -161,7 +147,7 @@ async fn a_registered_passkey_proves_the_second_step_once(backend: Backend) {
     // A later sign-in: the password, then the passkey.
     let browser = Browser::new();
     let p = pkce();
-    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[])).await;
+    let next = password_step(&browser, &server, &authorize_url(&server, &app, &p, &[]), "alice").await;
     let (res, credential, req, csrf) = passkey_step(&browser, &server, &mut key, &next).await;
     assert_eq!(res.status(), 200, "{backend:?}");
     let redirect = res.json::<Value>().await.unwrap()["redirect"].as_str().unwrap().to_string();
@@ -226,7 +212,7 @@ async fn a_passkey_assertion_answers_only_its_own_request_and_origin() {
     let app = alice_with_passkey(&server, &Browser::new(), &mut key).await;
     let browser = Browser::new();
     // Two pending requests in the same browser; an assertion made for the first, sent for the second.
-    let first = password_step(&browser, &server, &authorize_url(&server, &app, &pkce(), &[])).await;
+    let first = password_step(&browser, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     let (req_a, csrf_a) = factor_page(&browser, &first).await;
     let res = browser.get(&authorize_url(&server, &app, &pkce(), &[])).await;
     let second = absolute(&server, &location(&res));
@@ -265,7 +251,7 @@ async fn a_password_only_session_of_a_user_with_a_factor_registers_no_passkey() 
     sesame::mfa::Mfa::of(&server.state).provision_totp(&user, None, "test", server.state.now()).await.unwrap();
     // The password step made a session; the code was never entered.
     let browser = Browser::new();
-    let next = password_step(&browser, &server, &authorize_url(&server, &app, &pkce(), &[])).await;
+    let next = password_step(&browser, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     assert!(next.contains("/login/factor?req="));
     let csrf = account_csrf(&browser, &server).await;
     let res = register_begin(&browser, &server, &csrf).await;
@@ -284,7 +270,7 @@ async fn a_passkey_counter_that_goes_back_is_refused_as_a_clone() {
     credential["cred"]["counter"] = json!(1000);
     assert!(server.state.durable.update_passkey(&factor.id, factor.credential.as_deref().unwrap(), &credential.to_string(), server.state.now()).await.unwrap());
     let browser = Browser::new();
-    let next = password_step(&browser, &server, &authorize_url(&server, &app, &pkce(), &[])).await;
+    let next = password_step(&browser, &server, &authorize_url(&server, &app, &pkce(), &[]), "alice").await;
     let (res, _, _, _) = passkey_step(&browser, &server, &mut key, &next).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.json::<Value>().await.unwrap()["error_description"], "counter_regressed");

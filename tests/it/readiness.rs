@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::harness::{environment, Need, Tests};
+use crate::support::harness::{Need, Tests};
 use crate::support::private_redis::PrivateRedis;
 use crate::support::{http, Backend, TestServer};
 
@@ -30,13 +30,7 @@ async fn wait_for_status(server: &TestServer, want: u16, why: &str) {
 }
 
 async fn readiness_follows_redis_and_recovers_without_restart() {
-    let binary = environment().redis_server.clone().expect("declared Need::RedisServer");
-    let (redis, port) = tokio::task::spawn_blocking({
-        let binary = binary.clone();
-        move || PrivateRedis::start(&binary)
-    })
-    .await
-    .unwrap();
+    let (redis, port) = PrivateRedis::spawn().await;
     let server = TestServer::start_with(Backend::Embedded, |c| c.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
     assert_eq!(server.state.ephemeral.backend(), "redis");
     assert_eq!(ready_status(&server).await, 200);
@@ -47,7 +41,7 @@ async fn readiness_follows_redis_and_recovers_without_restart() {
     assert_eq!(body["ephemeral"], "unreachable");
     assert_eq!(body["database"], "ok");
 
-    let _redis = tokio::task::spawn_blocking(move || PrivateRedis::restart(&binary, port)).await.unwrap();
+    let _redis = PrivateRedis::respawn(port).await;
     wait_for_status(&server, 200, "Redis is back but /readyz did not recover").await;
     let body: serde_json::Value = http().get(server.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["ephemeral"], "ok", "{body}");

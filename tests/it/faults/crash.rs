@@ -20,7 +20,7 @@ use sesame::crypto::password::Passwords;
 use sesame::crypto::secrets::hash_secret;
 use sesame::store::Durable;
 
-use crate::support::harness::{environment, Need, Tests};
+use crate::support::harness::{Need, Tests};
 use crate::support::private_redis::PrivateRedis;
 use crate::support::sesame_process::SesameProcess;
 use crate::support::sso::{authorize_url, pkce, query_param, redeem, sign_in, Browser, TestClient, PASSWORD};
@@ -183,9 +183,8 @@ async fn check_chain(i: usize, chain: &Chain, cut_off: bool, durable: &dyn Durab
 
 async fn crash_loses_no_acknowledged_rotation_or_api_key() {
     let db = TestDatabase::new(Backend::External).await;
-    let binary = environment().redis_server.clone().expect("declared Need::RedisServer");
     // A Redis of its own: `sesame serve` keys everything under one fixed prefix.
-    let (_redis, redis_port) = tokio::task::spawn_blocking(move || PrivateRedis::start(&binary)).await.unwrap();
+    let (_redis, redis_port) = PrivateRedis::spawn().await;
 
     let (app, ops) = register(&db).await;
     let dir = tempfile::tempdir().unwrap();

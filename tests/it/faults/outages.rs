@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sesame::store::AuthMethod;
 
-use crate::support::harness::{environment, Need, Tests};
+use crate::support::harness::{Need, Tests};
 use crate::support::machine::{add_machine, Machine};
 use crate::support::private_redis::PrivateRedis;
 use crate::support::proxy::{Fault, FaultProxy};
@@ -129,13 +129,7 @@ async fn readyz(server: &TestServer) -> (u16, Value) {
 }
 
 async fn a_redis_outage_under_load_is_answered_fast_and_recovers_alone() {
-    let binary = environment().redis_server.clone().expect("declared Need::RedisServer");
-    let (redis, port) = tokio::task::spawn_blocking({
-        let binary = binary.clone();
-        move || PrivateRedis::start(&binary)
-    })
-    .await
-    .unwrap();
+    let (redis, port) = PrivateRedis::spawn().await;
     let server = TestServer::start_with(Backend::External, |c| {
         c.redis_url = Some(format!("redis://127.0.0.1:{port}"));
         c.store_timeout = STORE_TIMEOUT;
@@ -170,7 +164,7 @@ async fn a_redis_outage_under_load_is_answered_fast_and_recovers_alone() {
     assert_eq!((status, body["ephemeral"].as_str(), body["database"].as_str()), (503, Some("unreachable"), Some("ok")), "{body}");
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
-    let redis = tokio::task::spawn_blocking(move || PrivateRedis::restart(&binary, port)).await.unwrap();
+    let redis = PrivateRedis::respawn(port).await;
     let back = Instant::now();
     tokio::time::sleep(RECOVER_WITHIN + Duration::from_millis(800)).await;
     let samples = load.finish().await;

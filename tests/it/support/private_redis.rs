@@ -70,6 +70,22 @@ impl PrivateRedis {
     }
 }
 
+impl PrivateRedis {
+    /// `start` from async code, with the `redis-server` the harness found (`Need::RedisServer`).
+    pub async fn spawn() -> (Self, u16) {
+        tokio::task::spawn_blocking(|| Self::start(&binary())).await.unwrap()
+    }
+
+    /// `restart` from async code.
+    pub async fn respawn(port: u16) -> Self {
+        tokio::task::spawn_blocking(move || Self::restart(&binary(), port)).await.unwrap()
+    }
+}
+
+fn binary() -> String {
+    crate::support::harness::environment().redis_server.clone().expect("declared Need::RedisServer")
+}
+
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -161,6 +161,21 @@ pub async fn sign_in(browser: &Browser, server: &impl Site, authorize: &str, use
     follow_to_callback(browser, server, absolute(server, &location(&res))).await
 }
 
+/// The password step of a sign-in as `username`, from an authorize URL through
+/// `/authorize/resume`: where sesame sends the browser next (a second step, consent, or the
+/// client). The browser holds a session from here on.
+pub async fn password_step(browser: &Browser, server: &impl Site, authorize: &str, username: &str) -> String {
+    let res = browser.get(authorize).await;
+    let page = browser.get(&absolute(server, &location(&res))).await.text().await.unwrap();
+    let res = browser
+        .post_form(&server.url("/login"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("username", username), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), 303, "password accepted");
+    let res = browser.get(&absolute(server, &location(&res))).await;
+    assert_eq!(res.status(), 303);
+    absolute(server, &location(&res))
+}
+
 /// Follows sesame's redirects, allowing consent, until the browser is sent to the client.
 pub async fn follow_to_callback(browser: &Browser, server: &impl Site, mut url: String) -> String {
     for _ in 0..6 {
