@@ -80,6 +80,22 @@ async fn manager(state: &AppState, cookie: &SessionCookie) -> Result<Result<(Loa
     Ok(Ok((session, user)))
 }
 
+/// What a registration step needs: a manager (`manager`) whose post carries the session's CSRF
+/// value, on a server that can register passkeys; or the refusal.
+async fn registrar<'a>(state: &'a AppState, cookie: &SessionCookie, csrf: &str) -> Result<Result<(LoadedSession, User, Passkeys<'a>), Response>, AppError> {
+    let (session, user) = match manager(state, cookie).await? {
+        Ok(found) => found,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    if !same(csrf, &session.session.csrf) {
+        return Ok(Err(refusal(StatusCode::FORBIDDEN, "invalid_csrf", "the request was not sent by this site")));
+    }
+    match Passkeys::of(state) {
+        Ok(passkeys) => Ok(Ok((session, user, passkeys))),
+        Err(e) => mfa_response(e, StatusCode::BAD_REQUEST).map(Err),
+    }
+}
+
 /// The signed-in user's passkeys, and the CSRF value their posts carry (a cross-site page cannot
 /// read this answer).
 pub async fn list(State(state): State<AppState>, cookie: SessionCookie) -> Result<Response, AppError> {
@@ -99,16 +115,9 @@ pub struct BeginBody {
 
 /// Starts a registration: `{ceremony, publicKey}` for `navigator.credentials.create`.
 pub async fn register_begin(State(state): State<AppState>, cookie: SessionCookie, headers: HeaderMap, Json(body): Json<BeginBody>) -> Result<Response, AppError> {
-    let (session, user) = match manager(&state, &cookie).await? {
+    let (session, user, passkeys) = match registrar(&state, &cookie, csrf_of(&headers, body.csrf.as_deref())).await? {
         Ok(found) => found,
         Err(refused) => return Ok(refused),
-    };
-    if !same(csrf_of(&headers, body.csrf.as_deref()), &session.session.csrf) {
-        return Ok(refusal(StatusCode::FORBIDDEN, "invalid_csrf", "the request was not sent by this site"));
-    }
-    let passkeys = match Passkeys::of(&state) {
-        Ok(p) => p,
-        Err(e) => return mfa_response(e, StatusCode::BAD_REQUEST),
     };
     match passkeys.begin_registration(&user, &session.session.sid).await {
         Ok(start) => Ok(json_response(StatusCode::OK, serde_json::to_value(start).map_err(|e| AppError::Internal(e.to_string()))?)),
@@ -128,16 +137,9 @@ pub struct RegisterFinishBody {
 
 /// Finishes a registration: the new passkey's summary (201).
 pub async fn register_finish(State(state): State<AppState>, cookie: SessionCookie, headers: HeaderMap, Json(body): Json<RegisterFinishBody>) -> Result<Response, AppError> {
-    let (session, user) = match manager(&state, &cookie).await? {
+    let (session, user, passkeys) = match registrar(&state, &cookie, csrf_of(&headers, body.csrf.as_deref())).await? {
         Ok(found) => found,
         Err(refused) => return Ok(refused),
-    };
-    if !same(csrf_of(&headers, body.csrf.as_deref()), &session.session.csrf) {
-        return Ok(refusal(StatusCode::FORBIDDEN, "invalid_csrf", "the request was not sent by this site"));
-    }
-    let passkeys = match Passkeys::of(&state) {
-        Ok(p) => p,
-        Err(e) => return mfa_response(e, StatusCode::BAD_REQUEST),
     };
     let name = body.name.as_deref().filter(|n| !n.trim().is_empty());
     match passkeys.finish_registration(&user, &session.session.sid, &body.ceremony, name, &body.credential, &user.sub, state.now()).await {
