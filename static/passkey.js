@@ -55,33 +55,32 @@
     return { publicKey: pk };
   }
 
-  function registration(cred) {
+  // A credential as JSON for the server: the parts every credential has, and `response`.
+  function credentialJson(cred, response) {
     return {
       id: cred.id,
       rawId: toBase64url(cred.rawId),
       type: cred.type,
       extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-      response: {
-        attestationObject: toBase64url(cred.response.attestationObject),
-        clientDataJSON: toBase64url(cred.response.clientDataJSON),
-        transports: cred.response.getTransports ? cred.response.getTransports() : undefined,
-      },
+      response: response,
     };
   }
 
+  function registration(cred) {
+    return credentialJson(cred, {
+      attestationObject: toBase64url(cred.response.attestationObject),
+      clientDataJSON: toBase64url(cred.response.clientDataJSON),
+      transports: cred.response.getTransports ? cred.response.getTransports() : undefined,
+    });
+  }
+
   function assertion(cred) {
-    return {
-      id: cred.id,
-      rawId: toBase64url(cred.rawId),
-      type: cred.type,
-      extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-      response: {
-        authenticatorData: toBase64url(cred.response.authenticatorData),
-        clientDataJSON: toBase64url(cred.response.clientDataJSON),
-        signature: toBase64url(cred.response.signature),
-        userHandle: toBase64url(cred.response.userHandle),
-      },
-    };
+    return credentialJson(cred, {
+      authenticatorData: toBase64url(cred.response.authenticatorData),
+      clientDataJSON: toBase64url(cred.response.clientDataJSON),
+      signature: toBase64url(cred.response.signature),
+      userHandle: toBase64url(cred.response.userHandle),
+    });
   }
 
   function say(button, message) {

@@ -19,7 +19,6 @@ use crate::error::{AppError, ErrorCode, OAuthError, PageError};
 use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::clock::UnixTime;
-use crate::mfa;
 use crate::oauth::{acr, authority};
 use crate::paths;
 use crate::tokens::grant::Grant;
@@ -185,7 +184,8 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
     let second_factor = match &current {
         Some((loaded, user)) => SecondFactorFacts {
             required: state.config.mfa.required || client.require_mfa || acr::asks_for_mfa(pending.acr_values.as_deref()),
-            enrolled: mfa::list_factors(state.durable.as_ref(), &user.sub).await.map_err(|e| AppError::Internal(e.to_string()))?.has_confirmed_factor(),
+            // One query on this path: the factors alone (not the recovery codes left).
+            enrolled: state.durable.factors(&user.sub).await?.iter().any(|f| f.confirmed_at.is_some()),
             proven_at: loaded.session.factor_proven_at,
         },
         None => SecondFactorFacts::default(),
