@@ -176,6 +176,7 @@ def start_sesame(binary, name, database_url, redis_url):
         "cc_resource": {},
         "rs_auth": basic(rs["client_id"], rs["client_secret"]),
         "token_path": "/token",
+        "token_endpoint": f"{server.base}/token",
         "introspect_path": "/introspect",
         "jwks_path": "/jwks.json",
         "authorize": f"/authorize?{query}",
@@ -275,6 +276,10 @@ def scenarios(t):
             "AUTHORIZE": t["authorize"], "COOKIE": t["cookie"], "TOKEN_PATH": t["token_path"], "AUTH": t["web_auth"],
             "TOKEN_BODY": form({"grant_type": "authorization_code", "redirect_uri": "http://127.0.0.1:9/cb", "code_verifier": VERIFIER}) + "&code="}),
     }
+    if t.get("dpop_proofs"):
+        # Fresh proofs for every run (a function: called before each), made just before it.
+        out["client_credentials ES256 + DPoP"] = (t["token_path"], "dpop.lua", lambda: {"PATH_": t["token_path"], "AUTH": t["cc"]["ES256"],
+                                                  "BODY": form({"grant_type": "client_credentials"}), "PROOFS_PREFIX": t["dpop_proofs"]()})
     if t["refresh"]:
         out["introspect refresh token"] = (t["introspect_path"], "form.lua", {"PATH_": t["introspect_path"], "AUTH": t["rs_auth"], "BODY": form({"token": t["refresh"]})})
     if t["login_body"]:
@@ -288,11 +293,27 @@ def access_token(server, t):
     return json.loads(data)["access_token"]
 
 
+def dpop_proofs(t, args):
+    """One single-use proof per request one run of the DPoP scenario can send (at most
+    DPOP_PROOFS_PER_SECOND per second), two files for wrk's two threads; their path prefix."""
+    prefix = os.path.join(RESULTS, "dpop-proofs-")
+    count = DPOP_PROOFS_PER_SECOND * args.duration
+    subprocess.run(["node", os.path.join(BENCH, "dpop_proofs.mjs"), t["token_endpoint"], str(count), "2", prefix], check=True)
+    return prefix
+
+
+# More than sesame answers per second on this machine (ES256 token + ES256 proof verification):
+# a thread that ran out would replay proofs, which are refused and counted as errors.
+DPOP_PROOFS_PER_SECOND = 25000
+
+
 def measure(server, t, args):
     t["access_token"] = access_token(server, t)
+    if "token_endpoint" in t:
+        t["dpop_proofs"] = lambda: dpop_proofs(t, args)
     results = {}
     for name, (path, script, env) in scenarios(t).items():
-        runs = [wrk(server.base, path, args.duration, args.connections, script, env) for _ in range(args.runs)]
+        runs = [wrk(server.base, path, args.duration, args.connections, script, env() if callable(env) else env) for _ in range(args.runs)]
         results[name] = {
             "rps": statistics.median(r["rps"] for r in runs),
             "p50_ms": statistics.median(r["p50_ms"] or 0 for r in runs),

@@ -37,6 +37,11 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
+    /// Forgets one entry: the next `get` misses and the caller reads the record afresh.
+    pub fn remove(&self, key: &K) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
     pub fn clear(&self) {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
@@ -57,6 +62,8 @@ mod tests {
         c.insert(3, "c");
         c.insert(4, "d");
         assert!(c.entries.lock().unwrap().len() <= 2);
+        c.remove(&4);
+        assert_eq!(c.get(&4), None);
         let off = TtlCache::new(Duration::ZERO, 2);
         off.insert(1, "a");
         assert_eq!(off.get(&1), None);

@@ -14,8 +14,8 @@ use crate::store::StoreError;
 /// they authenticate, is not for an unauthenticated caller to learn.
 pub const CLIENT_AUTH_FAILED: &str = "client authentication failed";
 
-/// The error codes sesame answers with (RFC 6749 §4.1.2.1 and §5.2, RFC 8707, OIDC Core
-/// §3.1.2.6), each with its HTTP status.
+/// The error codes sesame answers with (RFC 6749 §4.1.2.1 and §5.2, RFC 8707, RFC 8628 §3.5,
+/// OIDC Core §3.1.2.6), each with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -27,11 +27,21 @@ pub enum ErrorCode {
     InvalidScope,
     InvalidTarget,
     AccessDenied,
+    /// RFC 8628 §3.5: the user has not answered yet; poll again after the interval.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grows by five seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired before the user answered.
+    ExpiredToken,
     LoginRequired,
     ConsentRequired,
     InteractionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 9449 §5: the DPoP proof is missing where required, or refused.
+    InvalidDpopProof,
+    /// RFC 9449 §8: retry with the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
     /// Not an RFC code: an API key over its per-minute limit (429, with Retry-After).
     RateLimited,
     ServerError,
@@ -50,11 +60,16 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::RateLimited => "rate_limited",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
@@ -64,7 +79,6 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
-            Self::AccessDenied => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -94,11 +108,13 @@ pub struct OAuthError {
     pub basic_challenge: bool,
     /// Seconds, for 429 answers.
     pub retry_after: Option<u64>,
+    /// A server nonce for the client's next DPoP proof (`DPoP-Nonce`, RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { code, description: description.into(), basic_challenge: false, retry_after: None }
+        Self { code, description: description.into(), basic_challenge: false, retry_after: None, dpop_nonce: None }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, d)
@@ -120,6 +136,22 @@ impl OAuthError {
     }
     pub fn rate_limited(retry_after: u64) -> Self {
         Self { retry_after: Some(retry_after), ..Self::new(ErrorCode::RateLimited, "too many requests; retry later") }
+    }
+
+    /// The DPoP refusals of the token and PAR endpoints.
+    pub fn from_dpop(e: crate::dpop::DpopError) -> EndpointError {
+        match e {
+            crate::dpop::DpopError::Invalid(d) => Self::new(ErrorCode::InvalidDpopProof, d).into(),
+            crate::dpop::DpopError::UseNonce(nonce) => {
+                Self { dpop_nonce: Some(nonce), ..Self::new(ErrorCode::UseDpopNonce, "the DPoP proof must carry the server's nonce") }.into()
+            }
+            crate::dpop::DpopError::App(e) => e.into(),
+        }
+    }
+
+    pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
+        self.dpop_nonce = nonce;
+        self
     }
 
     pub fn with_basic_challenge(mut self) -> Self {
@@ -147,12 +179,18 @@ impl IntoResponse for OAuthError {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(v) = self.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            headers.insert(DPOP_NONCE, v);
+        }
         if self.code == ErrorCode::InvalidClient && self.basic_challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
         }
         response
     }
 }
+
+/// RFC 9449 §8: the nonce the client's next DPoP proof must carry.
+pub const DPOP_NONCE: &str = "dpop-nonce";
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`, for anything carrying tokens or errors.
 pub fn no_store(headers: &mut axum::http::HeaderMap) {
@@ -282,6 +320,11 @@ pub enum BearerError {
     InvalidRequest(&'static str),
     /// 401 `invalid_token`: bad signature, expired, revoked, or its user is gone.
     InvalidToken(&'static str),
+    /// 401 `invalid_token` with a DPoP challenge (RFC 9449 §7.1): a DPoP-bound token sent as a
+    /// bearer token, a bound token with another key's proof, or an unbound one sent as DPoP.
+    DpopBoundToken(&'static str),
+    /// 401 `invalid_dpop_proof` with a DPoP challenge; the description is one of our own texts.
+    InvalidDpopProof(String),
     /// 403 `insufficient_scope`.
     InsufficientScope(&'static str),
     /// Our failure, not the caller's.
@@ -302,23 +345,36 @@ impl From<AppError> for BearerError {
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        let (status, code, description) = match self {
-            Self::Missing => (StatusCode::UNAUTHORIZED, None, "a bearer token is required"),
-            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), d),
-            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), d),
-            Self::InsufficientScope(d) => (StatusCode::FORBIDDEN, Some("insufficient_scope"), d),
-            Self::App(e) => return e.into_response(),
+        let dpop_algs = crate::dpop::DPOP_ALGS.join(" ");
+        let (status, code, description, dpop) = match &self {
+            Self::Missing => (StatusCode::UNAUTHORIZED, None, "a bearer token is required", false),
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), *d, false),
+            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), *d, false),
+            Self::DpopBoundToken(d) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), *d, true),
+            Self::InvalidDpopProof(d) => (StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof"), d.as_str(), true),
+            Self::InsufficientScope(d) => (StatusCode::FORBIDDEN, Some("insufficient_scope"), *d, false),
+            Self::App(_) => (StatusCode::INTERNAL_SERVER_ERROR, None, "", false),
         };
+        if let Self::App(e) = self {
+            return e.into_response();
+        }
         // Descriptions are our own fixed texts: nothing a caller sent reaches the header.
-        let challenge = match code {
-            Some(code) => format!("Bearer realm=\"sesame\", error=\"{code}\", error_description=\"{description}\""),
-            None => "Bearer realm=\"sesame\"".to_string(),
+        let challenge = match (code, dpop) {
+            (Some(code), false) => format!("Bearer realm=\"sesame\", error=\"{code}\", error_description=\"{description}\""),
+            (Some(code), true) => format!("DPoP algs=\"{dpop_algs}\", error=\"{code}\", error_description=\"{description}\""),
+            (None, _) => "Bearer realm=\"sesame\"".to_string(),
         };
         let body = ErrorBody { error: code.unwrap_or("invalid_request"), error_description: description };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        // Both schemes are accepted: a request without a token hears of DPoP too (RFC 9449 §7.1).
+        if code.is_none() {
+            if let Ok(v) = HeaderValue::from_str(&format!("DPoP algs=\"{dpop_algs}\"")) {
+                headers.append(header::WWW_AUTHENTICATE, v);
+            }
         }
         no_store(headers);
         response
@@ -331,6 +387,26 @@ impl IntoResponse for BearerError {
 pub enum AdminApiError {
     Bearer(BearerError),
     Admin(AdminError),
+    /// A request the extractors refused: malformed JSON, a field of the wrong type or unknown,
+    /// an oversized body, an undecodable path. Answered `invalid_request` with serde's account.
+    Rejected { status: StatusCode, description: String },
+}
+
+impl From<axum::extract::rejection::JsonRejection> for AdminApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let description = format!("the request body is larger than {} bytes", crate::routes::MAX_BODY_BYTES);
+            return Self::Rejected { status: StatusCode::PAYLOAD_TOO_LARGE, description };
+        }
+        // A missing Content-Type is 415 to axum; to an admin it is one more malformed request.
+        Self::Rejected { status: StatusCode::BAD_REQUEST, description: e.body_text() }
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for AdminApiError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        Self::Rejected { status: StatusCode::BAD_REQUEST, description: e.body_text() }
+    }
 }
 
 impl From<BearerError> for AdminApiError {
@@ -371,6 +447,11 @@ impl IntoResponse for AdminApiError {
         let e = match self {
             Self::Bearer(e) => return e.into_response(),
             Self::Admin(e) => e,
+            Self::Rejected { status, description } => {
+                let mut response = (status, axum::Json(ErrorBody { error: "invalid_request", error_description: &description })).into_response();
+                no_store(response.headers_mut());
+                return response;
+            }
         };
         let (status, code) = match &e {
             AdminError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),

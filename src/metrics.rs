@@ -41,6 +41,13 @@ struct EventLabels {
     event: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    provider: String,
+    /// `ok`, or why it failed (`id_token_nonce`, `email_domain_not_allowed`, ...).
+    result: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -48,6 +55,13 @@ pub struct Metrics {
     tokens: Family<GrantLabels, Counter>,
     rotations: Family<AlgLabels, Counter>,
     security_events: Family<EventLabels, Counter>,
+    logout_deliveries: Family<OutcomeLabels, Counter>,
+    upstream_sign_ins: Family<UpstreamLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,12 +77,16 @@ impl Metrics {
         let tokens = Family::<GrantLabels, Counter>::default();
         let rotations = Family::<AlgLabels, Counter>::default();
         let security_events = Family::<EventLabels, Counter>::default();
+        let logout_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let upstream_sign_ins = Family::<UpstreamLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route and method", latency.clone());
         registry.register("tokens_issued", "Tokens issued by grant type", tokens.clone());
         registry.register("signing_key_rotations", "Signing keys created by this node, by algorithm", rotations.clone());
         registry.register("security_events", "Security-relevant events by kind", security_events.clone());
-        Self { registry, requests, latency, tokens, rotations, security_events }
+        registry.register("backchannel_logout_deliveries", "Back-channel logout attempts by outcome (delivered, retry, gave_up)", logout_deliveries.clone());
+        registry.register("upstream_sign_ins", "Sign-ins through upstream identity providers, by provider and result", upstream_sign_ins.clone());
+        Self { registry, requests, latency, tokens, rotations, security_events, logout_deliveries, upstream_sign_ins }
     }
 
     pub fn token_issued(&self, grant: &str) {
@@ -79,8 +97,17 @@ impl Metrics {
         self.rotations.get_or_create(&AlgLabels { alg: alg.as_str().to_string() }).inc();
     }
 
+    /// `outcome`: `delivered`, `retry` or `gave_up`.
+    pub fn logout_delivery(&self, outcome: &'static str) {
+        self.logout_deliveries.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
     pub fn security_event(&self, event: &str) {
         self.security_events.get_or_create(&EventLabels { event: event.to_string() }).inc();
+    }
+
+    pub fn upstream_sign_in(&self, provider: &str, result: &str) {
+        self.upstream_sign_ins.get_or_create(&UpstreamLabels { provider: provider.to_string(), result: result.to_string() }).inc();
     }
 
     pub fn render(&self) -> String {

@@ -26,6 +26,19 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 
+/// The caller's `User-Agent` header, when it is readable text: shown beside a session so its
+/// user can tell their browsers apart. Never trusted for anything.
+#[derive(Debug, Clone, Default)]
+pub struct UserAgent(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string)))
+    }
+}
+
 pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &TrustedProxies) -> IpAddr {
     let mut ip = peer.ip();
     if !trusted_proxies.contains(ip) {

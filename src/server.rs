@@ -17,7 +17,7 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::oauth::client_jwks::ClientJwksCache;
 use crate::oidc::metadata::Discovery;
-use crate::outbound::Destinations;
+use crate::outbound::{Destinations, OutboundHttp};
 use crate::state::AppState;
 use crate::store::ephemeral::{MemoryStore, RedisStore};
 use crate::store::guard::guard;
@@ -57,6 +57,7 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
     let (durable, schedule) = (stores.durable.clone(), KeyRing::schedule_from(&config));
     let on_rotation: Box<dyn Fn(SigningAlg) + Send + Sync> = Box::new(move |alg| rotation_metrics.key_rotated(alg));
     let keys = KeyRing::start(durable, kek.clone(), clock.clone(), schedule, on_rotation).await?;
+    let config_for_tls = config.clone();
     let webauthn = match crate::mfa::passkey::relying_party(&config.issuer) {
         Ok(rp) => Some(Arc::new(rp)),
         Err(why) => {
@@ -68,6 +69,7 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
         webauthn,
         passwords: Passwords::new(&config.password)?,
         discovery: Arc::new(Discovery::build(&config)),
+        upstreams: Arc::new(crate::upstream::Upstreams::build(&config).context("the upstream identity providers")?),
         client_jwks: Arc::new(ClientJwksCache::new(Destinations::from_config(&config.outbound)).context("the HTTP client for jwks_uri fetches")?),
         api_key_cache: Arc::new(crate::api_keys::cache::new_cache(config.api_keys.cache_ttl)),
         client_cache: Arc::new(crate::cache::TtlCache::new(CLIENT_CACHE_TTL, 10_000)),
@@ -79,6 +81,9 @@ pub async fn build_state(config: Config, stores: Stores, clock: Arc<dyn Clock>) 
         clock,
         metrics,
         lifecycle: Arc::new(Lifecycle::default()),
+        backchannel_http: Arc::new(OutboundHttp::new(Destinations::Anywhere).context("the HTTP client for back-channel logout")?),
+        logout_wakeup: Arc::new(tokio::sync::Notify::new()),
+        client_ca: Arc::new(crate::tls::client_roots(&config_for_tls)?),
     })
 }
 
@@ -106,11 +111,44 @@ pub fn spawn_key_maintenance(state: &AppState) -> JoinHandle<()> {
 /// Serves until `shutdown` resolves; then drains for `shutdown.drain` (`/readyz` says 503, every
 /// request is still served), stops accepting, and waits at most `shutdown.grace` for the
 /// requests in flight.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+///
+/// With `tls.cert_file` and `tls.key_file`, connections are TLS (see `crate::tls`).
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    match crate::tls::server_config(&state.config)? {
+        Some(tls) => Ok(serve_on(crate::tls::TlsListener::new(listener, tls)?, state, shutdown).await?),
+        None => Ok(serve_on(listener, state, shutdown).await?),
+    }
+}
+
+/// Each connection's service: the router, with the caller's address (`ConnectInfo`) and the
+/// certificate it presented, if any (`ClientCertificate`), on every request.
+fn per_connection<L>(router: axum::Router) -> impl for<'a> tower::Service<axum::serve::IncomingStream<'a, L>, Response = PerConnection, Error = std::convert::Infallible, Future = std::future::Ready<Result<PerConnection, std::convert::Infallible>>> + Clone
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    L::Io: crate::tls::PeerCertificate,
+{
+    use crate::tls::PeerCertificate;
+    tower::service_fn(move |stream: axum::serve::IncomingStream<'_, L>| {
+        let connect_info = axum::extract::ConnectInfo(*stream.remote_addr());
+        let certificate = stream.io().peer_certificate();
+        use tower::Layer;
+        let service = axum::Extension(certificate).layer(axum::Extension(connect_info).layer(router.clone()));
+        std::future::ready(Ok(service))
+    })
+}
+
+type PerConnection = axum::middleware::AddExtension<axum::middleware::AddExtension<axum::Router, axum::extract::ConnectInfo<std::net::SocketAddr>>, Option<crate::tls::ClientCertificate>>;
+
+async fn serve_on<L>(listener: L, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    L::Io: crate::tls::PeerCertificate,
+{
     let maintenance = spawn_key_maintenance(&state);
     let invalidations = crate::api_keys::cache::spawn_invalidation_listener(state.ephemeral.as_ref(), state.api_key_cache.clone());
+    let logouts = crate::logout::delivery::spawn_worker(&state);
     let (lifecycle, limits) = (state.lifecycle.clone(), state.config.shutdown.clone());
-    let app = crate::routes::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = per_connection::<L>(crate::routes::app(state));
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stopped.await;
@@ -139,6 +177,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     .await;
     maintenance.abort();
     invalidations.abort();
+    logouts.abort();
     result
 }
 

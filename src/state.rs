@@ -13,6 +13,7 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::oauth::client_jwks::ClientJwksCache;
 use crate::oidc::metadata::Discovery;
+use crate::outbound::OutboundHttp;
 use crate::store::{Client, Durable, Ephemeral, StoreResult};
 
 #[derive(Clone)]
@@ -28,12 +29,21 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub discovery: Arc<Discovery>,
     pub client_jwks: Arc<ClientJwksCache>,
+    /// The identity providers people may sign in through, with their cached metadata.
+    pub upstreams: Arc<crate::upstream::Upstreams>,
     pub api_key_cache: Arc<ApiKeyCache>,
     pub client_cache: Arc<TtlCache<String, Option<Client>>>,
     pub lifecycle: Arc<Lifecycle>,
     /// The WebAuthn relying party (the issuer's host and origin); none when the issuer is on an
     /// IP address, where browsers offer no passkeys.
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Back-channel logout deliveries: to any address (the URIs are registered by
+    /// administrators, and a company's apps usually live on its private networks).
+    pub backchannel_http: Arc<OutboundHttp>,
+    /// Wakes this node's logout worker when it enqueued something.
+    pub logout_wakeup: Arc<tokio::sync::Notify>,
+    /// `tls.client_ca_file`: the CAs of `tls_client_auth` clients' certificates.
+    pub client_ca: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
 impl AppState {

@@ -1,7 +1,8 @@
 // The passkey buttons (WebAuthn). Served as /static/passkey.js: no inline script, the CSP stays
 // strict. Pages work without it: the button stays hidden and the code form remains.
 //
-//   <button id="use-passkey" data-req="…" data-csrf="…">   second step of a sign-in (/login/factor)
+//   <button id="use-passkey" data-req="…" data-csrf="…" data-begin="URL" data-finish="URL">
+//       sign in with a passkey: passwordless (/login) or as the second step (/login/factor)
 //   <button id="add-passkey" data-csrf="…" [data-name-input="ID"]>   register a passkey (account page)
 //
 // The server speaks webauthn-rs JSON: binary fields as base64url strings; the browser's API wants
@@ -110,9 +111,9 @@
   var use = document.getElementById("use-passkey");
   wire(use, function () {
     var req = use.dataset.req, csrf = use.dataset.csrf;
-    return post("/login/factor/passkey/begin?req=" + encodeURIComponent(req), csrf, { csrf: csrf })
+    return post(use.dataset.begin + "?req=" + encodeURIComponent(req), csrf, { csrf: csrf })
       .then(function (json) { return navigator.credentials.get(requestOptions(json)); })
-      .then(function (cred) { return post("/login/factor/passkey/finish", csrf, { req: req, csrf: csrf, credential: assertion(cred) }); })
+      .then(function (cred) { return post(use.dataset.finish, csrf, { req: req, csrf: csrf, credential: assertion(cred) }); })
       .then(function (json) { window.location.assign(json.redirect); });
   });
 

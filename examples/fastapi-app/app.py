@@ -1,7 +1,10 @@
 """A web app that signs its users in through sesame (OpenID Connect, code flow + PKCE).
 
 Tokens stay on the server (in Redis when REDIS_URL is set, else in memory); the browser
-holds only a signed session cookie with a random session id.
+holds only a signed session cookie with a random session id. When the sesame session ends
+(sign-out in any app, an administrator, a disabled account), sesame POSTs a logout token to
+/backchannel-logout (OpenID Connect Back-Channel Logout): the app checks it against sesame's
+keys and ends every local session that sesame session started.
 """
 
 import html
@@ -11,8 +14,11 @@ import secrets
 import time
 
 from authlib.integrations.starlette_client import OAuth
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
 ISSUER = os.environ.get("SESAME_ISSUER", "http://127.0.0.1:8080").rstrip("/")
@@ -47,6 +53,34 @@ class TokenStore:
             self.redis.delete(f"fastapi-app:{sid}")
         else:
             self.memory.pop(sid, None)
+
+    # Which local sessions each sesame session (its `sid`) started, for back-channel logout.
+    def link(self, sesame_sid, sid):
+        if self.redis:
+            self.redis.sadd(f"fastapi-app:by-sid:{sesame_sid}", sid)
+            self.redis.expire(f"fastapi-app:by-sid:{sesame_sid}", 24 * 3600)
+        else:
+            self.memory.setdefault(f"by-sid:{sesame_sid}", set()).add(sid)
+
+    def end_sesame_session(self, sesame_sid):
+        if self.redis:
+            sids = [s.decode() for s in self.redis.smembers(f"fastapi-app:by-sid:{sesame_sid}")]
+            self.redis.delete(f"fastapi-app:by-sid:{sesame_sid}")
+        else:
+            sids = list(self.memory.pop(f"by-sid:{sesame_sid}", set()))
+        for sid in sids:
+            self.delete(sid)
+        return len(sids)
+
+    def first_use_of(self, jti, ttl):
+        """True once per logout token id (a replayed logout token is refused)."""
+        if self.redis:
+            return bool(self.redis.set(f"fastapi-app:jti:{jti}", 1, nx=True, ex=ttl))
+        key = f"jti:{jti}"
+        if key in self.memory:
+            return False
+        self.memory[key] = True
+        return True
 
 
 tokens = TokenStore(os.environ.get("REDIS_URL"))
@@ -113,9 +147,50 @@ async def callback(request: Request):
         "expires_at": token.get("expires_at"),
         "userinfo": dict(userinfo),
     })
+    sesame_sid = (token.get("userinfo") or {}).get("sid")
+    if sesame_sid:
+        tokens.link(sesame_sid, sid)
     request.session.clear()
     request.session["sid"] = sid
     return RedirectResponse("/", status_code=303)
+
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def logout_refused(description):
+    return JSONResponse({"error": "invalid_request", "error_description": description}, status_code=400, headers={"Cache-Control": "no-store"})
+
+
+@app.post("/backchannel-logout")
+async def backchannel_logout(logout_token: str = Form("")):
+    # OpenID Connect Back-Channel Logout 1.0 §2.6: a logout token signed by sesame's keys, for
+    # this client, fresh, with the logout event, a sid, and no nonce; each one used once.
+    metadata = await oauth.sesame.load_server_metadata()
+    keys = KeySet.import_key_set(await oauth.sesame.fetch_jwk_set())
+    try:
+        token = jwt.decode(logout_token, keys, algorithms=metadata.get("id_token_signing_alg_values_supported"))
+        if token.header.get("typ") not in (None, "logout+jwt"):
+            return logout_refused("not a logout token")
+        claims = token.claims
+        jwt.JWTClaimsRegistry(
+            leeway=30,
+            iss={"essential": True, "value": metadata["issuer"]},
+            aud={"essential": True, "value": os.environ["CLIENT_ID"]},
+            iat={"essential": True},
+            exp={"essential": True},
+            jti={"essential": True},
+        ).validate(claims)
+    except (JoseError, ValueError) as e:
+        return logout_refused(f"the logout token does not verify: {e}")
+    if BACKCHANNEL_EVENT not in (claims.get("events") or {}):
+        return logout_refused("no back-channel logout event")
+    if "nonce" in claims or not claims.get("sid"):
+        return logout_refused("a logout token has a sid and no nonce")
+    if not tokens.first_use_of(claims["jti"], 600):
+        return logout_refused("this logout token was used already")
+    tokens.end_sesame_session(claims["sid"])
+    return JSONResponse({}, headers={"Cache-Control": "no-store"})
 
 
 @app.get("/refresh")

@@ -23,6 +23,12 @@ fn client(public: bool) -> Client {
         access_token_ttl: None,
         created_at: 0,
         require_mfa: false,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        tls_client_auth_subject_dn: None,
+        tls_client_auth_san_dns: None,
+        require_dpop: false,
+        require_par: false,
     }
 }
 

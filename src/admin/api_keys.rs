@@ -149,16 +149,7 @@ pub struct Admin<'a> {
 impl Admin<'_> {
     /// The audit event of an admin change; the store writes it with the change itself.
     fn audit_event(&self, kind: &str, subject: &str, details: serde_json::Value) -> AuditEvent {
-        AuditEvent {
-            id: 0,
-            at: self.now,
-            kind: kind.to_string(),
-            subject: subject.to_string(),
-            caller: Some(self.actor.to_string()),
-            result: "ok".into(),
-            reason: None,
-            details,
-        }
+        super::audit_event(kind, subject, self.actor, self.now, details)
     }
 
     async fn invalidate(&self) -> Result<(), AdminError> {

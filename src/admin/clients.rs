@@ -2,8 +2,9 @@
 //! (shown once, stored hashed), secret rotation and removal.
 
 use serde::Serialize;
+use serde_json::json;
 
-use super::{validate_redirect_uri, AdminError};
+use super::{audit_event, validate_redirect_uri, AdminError};
 use crate::oauth::scope::Scopes;
 use crate::clock::UnixTime;
 use crate::crypto::alg::SigningAlg;
@@ -26,6 +27,14 @@ pub struct NewClient {
     pub first_party: bool,
     pub access_token_alg: Option<SigningAlg>,
     pub require_mfa: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    pub tls_client_auth_subject_dn: Option<String>,
+    pub tls_client_auth_san_dns: Option<String>,
+    /// Token requests must carry a DPoP proof (RFC 9449).
+    pub require_dpop: bool,
+    /// Authorization requests must be pushed first (RFC 9126).
+    pub require_par: bool,
 }
 
 impl NewClient {
@@ -42,6 +51,12 @@ impl NewClient {
             first_party: false,
             access_token_alg: None,
             require_mfa: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            tls_client_auth_subject_dn: None,
+            tls_client_auth_san_dns: None,
+            require_dpop: false,
+            require_par: false,
         }
     }
 }
@@ -81,15 +96,15 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
     if uses_code && spec.redirect_uris.is_empty() {
         return invalid("the authorization_code grant needs at least one --redirect-uri".into());
     }
-    if spec.auth_method == AuthMethod::None && grants.iter().any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken)) {
-        return invalid("a public client (auth method none) may only use authorization_code and refresh_token".into());
+    if spec.auth_method == AuthMethod::None && grants.iter().any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode)) {
+        return invalid("a public client (auth method none) may only use authorization_code, refresh_token and the device grant".into());
     }
     match (spec.auth_method, &spec.jwks_uri, &spec.jwks) {
         (AuthMethod::PrivateKeyJwt, None, None) => return invalid("private_key_jwt needs --jwks-uri or --jwks".into()),
-        (AuthMethod::PrivateKeyJwt, Some(_), Some(_)) => return invalid("give --jwks-uri or --jwks, not both".into()),
-        (AuthMethod::PrivateKeyJwt, _, _) => {}
+        (AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth, Some(_), Some(_)) => return invalid("give --jwks-uri or --jwks, not both".into()),
+        (AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth, _, _) => {}
         (_, None, None) => {}
-        _ => return invalid("--jwks-uri and --jwks are for private_key_jwt clients".into()),
+        _ => return invalid("--jwks-uri and --jwks are for private_key_jwt and self_signed_tls_client_auth clients".into()),
     }
     if let Some(uri) = &spec.jwks_uri {
         if !uri.starts_with("https://") && validate_redirect_uri(uri).is_err() {
@@ -101,6 +116,37 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
         if parsed.map(|s| s.keys.is_empty()).unwrap_or(true) {
             return invalid("--jwks must be a JWK Set with at least one key".into());
         }
+    }
+    if let Some(uri) = &spec.backchannel_logout_uri {
+        // OIDC Back-Channel Logout §2.2: an absolute URI, no fragment; as redirect URIs, https
+        // except on loopback.
+        let url = url::Url::parse(uri).map_err(|_| AdminError::Invalid(format!("backchannel_logout_uri `{uri}` is not an absolute URI")))?;
+        if url.fragment().is_some() || !matches!(url.scheme(), "https" | "http") || (url.scheme() == "http" && validate_redirect_uri(uri).is_err()) {
+            return invalid(format!("backchannel_logout_uri `{uri}` must be https (or http on loopback), without a fragment"));
+        }
+    } else if spec.backchannel_logout_session_required {
+        return invalid("backchannel_logout_session_required needs a backchannel_logout_uri".into());
+    }
+    match spec.auth_method {
+        AuthMethod::TlsClientAuth => {
+            let names = spec.tls_client_auth_subject_dn.is_some() as u8 + spec.tls_client_auth_san_dns.is_some() as u8;
+            if names != 1 {
+                return invalid("tls_client_auth needs exactly one of --tls-subject-dn and --tls-san-dns".into());
+            }
+            if let Some(dn) = &spec.tls_client_auth_subject_dn {
+                crate::oauth::client_certificate::normalise_dn(dn).map_err(AdminError::Invalid)?;
+            }
+        }
+        AuthMethod::SelfSignedTlsClientAuth if spec.jwks.is_none() && spec.jwks_uri.is_none() => {
+            return invalid("self_signed_tls_client_auth needs --jwks or --jwks-uri (keys with x5c)".into());
+        }
+        _ if spec.tls_client_auth_subject_dn.is_some() || spec.tls_client_auth_san_dns.is_some() => {
+            return invalid("--tls-subject-dn and --tls-san-dns go with --auth-method tls_client_auth".into());
+        }
+        _ => {}
+    }
+    if spec.require_par && !uses_code {
+        return invalid("--require-par is for clients of the authorization_code grant".into());
     }
     let scopes = Scopes::parse(spec.scope.as_deref().unwrap_or("openid profile email"))?.into_vec();
     Ok(Client {
@@ -119,33 +165,56 @@ pub fn validate(spec: &NewClient) -> Result<Client, AdminError> {
         access_token_ttl: None,
         created_at: 0,
         require_mfa: spec.require_mfa,
+        backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: spec.backchannel_logout_session_required,
+        tls_client_auth_subject_dn: spec.tls_client_auth_subject_dn.clone(),
+        tls_client_auth_san_dns: spec.tls_client_auth_san_dns.clone(),
+        require_dpop: spec.require_dpop,
+        require_par: spec.require_par,
     })
 }
 
-pub async fn add(store: &dyn Durable, spec: &NewClient, now: UnixTime) -> Result<CreatedClient, AdminError> {
+/// Registers a client; `actor` is who asked (`cli`, an admin client's id, `user:SUB`), for the
+/// audit trail.
+pub async fn add(store: &dyn Durable, spec: &NewClient, actor: &str, now: UnixTime) -> Result<CreatedClient, AdminError> {
     let mut client = validate(spec)?;
     client.created_at = now;
     let secret = client.auth_method.uses_secret().then(generate_secret);
     client.secret_hash = secret.as_deref().map(hash_secret);
-    store.insert_client(&client).await?;
+    let details = json!({"name": client.name, "auth_method": client.auth_method.as_str(), "grant_types": client.grant_types, "scopes": client.scopes});
+    store.insert_client(&client, &audit_event("client.add", &client.id, actor, now, details)).await?;
     Ok(CreatedClient { client, client_secret: secret })
+}
+
+/// Every client, oldest first (a `Client` never serializes its secret hash).
+pub async fn list(store: &dyn Durable) -> Result<Vec<Client>, AdminError> {
+    Ok(store.clients().await?)
 }
 
 pub async fn show(store: &dyn Durable, id: &str) -> Result<Client, AdminError> {
     store.client(id).await?.ok_or_else(|| AdminError::NotFound(format!("client {id}")))
 }
 
-pub async fn remove(store: &dyn Durable, id: &str) -> Result<(), AdminError> {
-    if store.delete_client(id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("client {id}"))) }
+/// Removes a client. A node that cached it forgets it within a second; the front end that
+/// removed it should invalidate its own cache at once.
+pub async fn remove(store: &dyn Durable, id: &str, actor: &str, now: UnixTime) -> Result<(), AdminError> {
+    if store.delete_client(id, &audit_event("client.remove", id, actor, now, json!({}))).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!("client {id}")))
+    }
 }
 
-/// Issues a new secret; the old one stops working at once.
-pub async fn rotate_secret(store: &dyn Durable, id: &str) -> Result<String, AdminError> {
+/// Issues a new secret; the old one stops working at once (within a second on nodes that cached
+/// the client).
+pub async fn rotate_secret(store: &dyn Durable, id: &str, actor: &str, now: UnixTime) -> Result<String, AdminError> {
     let client = show(store, id).await?;
     if !client.auth_method.uses_secret() {
         return Err(AdminError::Invalid(format!("client {id} authenticates with {}, not a secret", client.auth_method.as_str())));
     }
     let secret = generate_secret();
-    store.set_client_secret_hash(id, &hash_secret(&secret)).await?;
+    if !store.set_client_secret_hash(id, &hash_secret(&secret), &audit_event("client.rotate_secret", id, actor, now, json!({}))).await? {
+        return Err(AdminError::NotFound(format!("client {id}")));
+    }
     Ok(secret)
 }

@@ -1,5 +1,6 @@
-//! The admin HTTP API for API keys: JSON in and out, authorized by an access token carrying
-//! the `sesame:admin` scope (obtained with client_credentials).
+//! The admin HTTP API for API keys (sessions are in `http_sessions`): JSON in and out,
+//! authorized by an access token carrying the `sesame:admin` scope (obtained with
+//! client_credentials).
 
 use std::time::Duration;
 

@@ -4,7 +4,10 @@
 pub mod api_keys;
 pub mod clients;
 pub mod http;
+pub mod http_clients;
+pub mod http_sessions;
 pub mod roles;
+pub mod sessions;
 pub mod users;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,20 @@ pub enum AdminError {
 }
 
 
+/// The audit event of an administrative change by `actor` (`cli`, a client id, `user:SUB`); the
+/// store writes it in the transaction of the change itself.
+pub(crate) fn audit_event(kind: &str, subject: &str, actor: &str, now: crate::clock::UnixTime, details: serde_json::Value) -> crate::store::AuditEvent {
+    crate::store::AuditEvent {
+        id: 0,
+        at: now,
+        kind: kind.to_string(),
+        subject: subject.to_string(),
+        caller: Some(actor.to_string()),
+        result: "ok".into(),
+        reason: None,
+        details,
+    }
+}
 
 /// An absolute URI a browser may be sent to: https, or http on a loopback host, or a
 /// private-use scheme (`com.example.app:/cb`, RFC 8252) for native apps; never a fragment.

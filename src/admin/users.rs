@@ -1,9 +1,11 @@
-//! User accounts: creation with an Argon2id password, password changes, disabling.
+//! User accounts: creation with an Argon2id password, password changes, disabling (which ends
+//! the user's sessions).
 
 use super::AdminError;
 use crate::clock::UnixTime;
 use crate::crypto::password::Passwords;
 use crate::crypto::secrets::random_token;
+use crate::session::{EndReason, EndedSession, SessionEnder};
 use crate::store::{Durable, StoreError, User};
 
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -19,7 +21,7 @@ pub fn check_password(password: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn check_username(username: &str) -> Result<(), AdminError> {
+pub fn check_username(username: &str) -> Result<(), AdminError> {
     let ok = !username.is_empty()
         && username.len() <= 128
         && username.chars().all(|c| c.is_alphanumeric() || "._@-+".contains(c));
@@ -57,6 +59,12 @@ pub async fn set_password(store: &dyn Durable, passwords: &Passwords, username: 
     if store.set_password_hash(username, &hash).await? { Ok(()) } else { Err(AdminError::NotFound(format!("user {username}"))) }
 }
 
-pub async fn disable(store: &dyn Durable, username: &str) -> Result<(), AdminError> {
-    if store.set_user_disabled(username, true).await? { Ok(()) } else { Err(AdminError::NotFound(format!("user {username}"))) }
+/// Disables a user: no new sign-ins, and every live session of theirs ends at once (with the
+/// grants issued in it). Returns the sessions it ended.
+pub async fn disable(ender: &SessionEnder<'_>, username: &str) -> Result<Vec<EndedSession>, AdminError> {
+    let user = ender.durable.user_by_username(username).await?.ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
+    if !ender.durable.set_user_disabled(username, true).await? {
+        return Err(AdminError::NotFound(format!("user {username}")));
+    }
+    Ok(ender.end_all_of(&user.sub, EndReason::UserDisabled).await?)
 }

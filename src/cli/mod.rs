@@ -7,6 +7,7 @@ mod keys;
 mod mfa;
 mod output;
 mod serve;
+mod sessions;
 mod users;
 
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// SSO sessions: list them with their clients, end them.
+    #[command(subcommand)]
+    Session(sessions::SessionCommand),
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -89,6 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Key(cmd) => keys::run(cmd, &config, json).await,
         Command::Apikey(cmd) => api_keys::run(cmd, &config, json).await,
         Command::Audit(cmd) => audit::run(cmd, &config, json).await,
+        Command::Session(cmd) => sessions::run(cmd, &config, json).await,
     }
 }
 

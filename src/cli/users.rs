@@ -10,6 +10,8 @@ use sesame::admin::AdminError;
 use sesame::clock::{Clock, SystemClock};
 use sesame::config::Config;
 use sesame::crypto::password::Passwords;
+use sesame::server;
+use sesame::session::SessionEnder;
 
 use super::mfa::{MfaAction, TotpAction};
 use super::output::{or_dash, print};
@@ -35,7 +37,7 @@ pub enum UserCommand {
         #[arg(long = "password-stdin", required = true)]
         password_stdin: bool,
     },
-    /// Disable a user: no new sign-ins.
+    /// Disable a user: no new sign-ins, and their sessions end at once.
     Disable { username: String },
     /// Grant or remove a role (`admin`: may hold the sesame:admin scope and use the admin API).
     Role {
@@ -122,8 +124,10 @@ pub async fn run(cmd: UserCommand, config: &Config, json: bool) -> anyhow::Resul
             })
         }
         UserCommand::Disable { username } => {
-            users::disable(store.as_ref(), &username).await?;
-            print(json, &serde_json::json!({ "username": username, "disabled": true }), || format!("user {username} disabled"))
+            let stores = server::open_stores(config, "sesame:").await?;
+            let ender = SessionEnder { durable: stores.durable.as_ref(), ephemeral: stores.ephemeral.as_ref(), actor: "cli", now: SystemClock.now(), logout_wakeup: None };
+            let ended = users::disable(&ender, &username).await?;
+            print(json, &serde_json::json!({ "username": username, "disabled": true, "sessions": ended }), || format!("user {username} disabled; {} sessions ended", ended.len()))
         }
         UserCommand::Mfa { action, username } => super::mfa::run_mfa(action, store.as_ref(), &username, json).await,
         UserCommand::Totp { action, username, name } => super::mfa::run_totp(action, store.as_ref(), &username, name.as_deref(), config, json).await,

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 mod sections;
 mod trusted_proxies;
+mod upstream;
 
 pub use self::sections::*;
 pub use self::trusted_proxies::TrustedProxies;
+pub use self::upstream::{ClaimMapping, Provisioning, Secret, UpstreamClientAuth, UpstreamConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -43,12 +45,19 @@ pub struct Config {
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub mfa: MfaConfig,
+    pub dpop: DpopConfig,
+    pub par: ParConfig,
+    /// The device authorization grant (RFC 8628).
+    pub device: DeviceConfig,
     pub introspection: IntrospectionConfig,
     pub api_keys: ApiKeyConfig,
     pub outbound: OutboundConfig,
+    pub tls: TlsConfig,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed when finding a caller's address.
     pub trusted_proxies: TrustedProxies,
     pub shutdown: ShutdownConfig,
+    /// Identity providers people may sign in through (`[[upstream]]` tables).
+    pub upstream: Vec<UpstreamConfig>,
 }
 
 impl Default for Config {
@@ -69,11 +78,16 @@ impl Default for Config {
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             mfa: MfaConfig::default(),
+            dpop: DpopConfig::default(),
+            par: ParConfig::default(),
+            device: DeviceConfig::default(),
             introspection: IntrospectionConfig::default(),
             api_keys: ApiKeyConfig::default(),
             outbound: OutboundConfig::default(),
+            tls: TlsConfig::default(),
             trusted_proxies: TrustedProxies::default(),
             shutdown: ShutdownConfig::default(),
+            upstream: Vec::new(),
         }
     }
 }
@@ -135,6 +149,12 @@ impl Config {
         if self.store_timeout.is_zero() {
             errors.push("store_timeout: must be longer than zero".into());
         }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            errors.push("tls: cert_file and key_file go together".into());
+        }
+        if self.tls.client_cert_header.as_deref().is_some_and(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()) {
+            errors.push("tls.client_cert_header: not a header name".into());
+        }
         if self.database_max_connections == 0 {
             errors.push("database_max_connections: must be at least 1".into());
         }
@@ -152,8 +172,14 @@ impl Config {
             ("session.pending_request_ttl", self.session.pending_request_ttl),
             ("session.code_ttl", self.session.code_ttl),
             ("login.failure_window", self.login.failure_window),
+            ("device.expires_in", self.device.expires_in),
+            ("device.interval", self.device.interval),
+            ("device.failure_window", self.device.failure_window),
             ("tokens.refresh_idle_ttl", self.tokens.refresh_idle_ttl),
             ("tokens.refresh_absolute_ttl", self.tokens.refresh_absolute_ttl),
+            ("dpop.proof_max_age", self.dpop.proof_max_age),
+            ("dpop.nonce_lifetime", self.dpop.nonce_lifetime),
+            ("par.request_uri_ttl", self.par.request_uri_ttl),
         ] {
             if d.is_zero() {
                 errors.push(format!("{name}: must be longer than zero"));
@@ -168,6 +194,12 @@ impl Config {
         if self.tokens.refresh_reuse_grace > Duration::from_secs(60) {
             errors.push("tokens.refresh_reuse_grace: at most 60s; it is a window for retries, not a second lifetime".into());
         }
+        if self.dpop.proof_max_age > Duration::from_secs(600) {
+            errors.push("dpop.proof_max_age: at most 10m; a proof is for one request, made just before it".into());
+        }
+        if self.par.request_uri_ttl > Duration::from_secs(600) {
+            errors.push("par.request_uri_ttl: at most 10m (RFC 9126 §2.2: short-lived)".into());
+        }
         if self.session.code_ttl > Duration::from_secs(600) {
             errors.push("session.code_ttl: authorization codes must live at most 10 minutes (RFC 6749 §4.1.2)".into());
         }
@@ -176,6 +208,12 @@ impl Config {
         }
         if !self.session.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') || self.session.cookie_name.is_empty() {
             errors.push("session.cookie_name: letters, digits, _ and - only".into());
+        }
+        if self.device.max_failures_per_ip < 1 {
+            errors.push("device.max_failures_per_ip: must be at least 1".into());
+        }
+        if self.device.interval >= self.device.expires_in {
+            errors.push("device.interval: must be shorter than device.expires_in".into());
         }
         if self.login.max_failures_per_account < 1 || self.login.max_failures_per_ip < 1 {
             errors.push("login: failure limits must be at least 1".into());
@@ -193,6 +231,15 @@ impl Config {
         }
         if self.password.iterations == 0 || self.password.parallelism == 0 || self.password.max_concurrent == 0 {
             errors.push("password: iterations, parallelism and max_concurrent must be at least 1".into());
+        }
+        for (i, provider) in self.upstream.iter().enumerate() {
+            errors.extend(provider.problems(&crate::oauth::authority::ROLES));
+            if self.upstream[..i].iter().any(|p| p.id == provider.id) {
+                errors.push(format!("upstream.{}.id: two providers have this id", provider.id));
+            }
+        }
+        if !self.login.password_form && self.upstream.is_empty() {
+            errors.push("login.password_form: can be turned off only when an [[upstream]] provider is configured".into());
         }
         if errors.is_empty() { Ok(()) } else { Err(ConfigError(errors)) }
     }
@@ -227,6 +274,10 @@ impl Config {
     /// The longest a token signed now may be accepted; a retired key stays published this long.
     pub fn longest_signed_token(&self) -> Duration {
         self.tokens.access_token_ttl.max(self.tokens.id_token_ttl)
+    }
+
+    pub fn upstream(&self, id: &str) -> Option<&UpstreamConfig> {
+        self.upstream.iter().find(|p| p.id == id)
     }
 
     pub fn uses_embedded_stores(&self) -> bool {
@@ -347,6 +398,20 @@ mod tests {
         assert!(config.trusted_proxies.contains("::1".parse().unwrap()));
         let err = Config::from_toml("trusted_proxies = [\"10.0.0.0/8\", \"proxy.internal\"]").unwrap_err();
         assert!(err.0.iter().any(|m| m.contains("`proxy.internal` is not an address or CIDR")), "{err:?}");
+    }
+
+    #[test]
+    fn upstream_providers_are_read_and_checked_at_load() {
+        let one = "[[upstream]]\nid = \"corp\"\ndisplay_name = \"Corp\"\nissuer = \"https://login.corp.example\"\nclient_id = \"c\"\nclient_secret = \"s\"\n[upstream.claims]\ngroups = \"roles\"\n[upstream.groups_to_roles]\nsesame-admins = \"admin\"\n";
+        let config = Config::from_toml(&format!("[login]\npassword_form = false\n{one}")).unwrap();
+        assert_eq!(config.upstream("corp").unwrap().claims.groups, "roles");
+        assert_eq!(config.upstream("corp").unwrap().groups_to_roles["sesame-admins"], "admin");
+        let err = Config::from_toml(&format!("{one}{one}")).unwrap_err();
+        assert!(err.0.iter().any(|m| m.contains("two providers")), "{err:?}");
+        let err = Config::from_toml("[login]\npassword_form = false\n").unwrap_err();
+        assert!(err.0.iter().any(|m| m.contains("login.password_form")), "{err:?}");
+        let err = Config::from_toml(&one.replace("[upstream.claims]\n", "[upstream.claims]\nmail = \"x\"\n")).unwrap_err();
+        assert!(err.0.iter().any(|m| m.contains("mail")), "a typo in the mapping is refused: {err:?}");
     }
 
     mod properties {

@@ -68,6 +68,20 @@ pub struct OutboundConfig {
     pub allow_private_networks: bool,
 }
 
+/// TLS terminated by sesame (`cert_file` and `key_file` together), and client certificates for
+/// mutual TLS: from the handshake (asked for, not required), or from a header set by a trusted
+/// proxy that terminates TLS (`client_cert_header`, e.g. nginx's `$ssl_client_escaped_cert`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+    /// The CAs a `tls_client_auth` client's certificate must chain to.
+    pub client_ca_file: Option<std::path::PathBuf>,
+    /// Believed only from `trusted_proxies`.
+    pub client_cert_header: Option<String>,
+}
+
 /// What `sesame serve` does on SIGTERM or SIGINT.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -123,14 +137,79 @@ pub struct LoginConfig {
     pub max_failures_per_ip: i64,
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
+    /// Off: the login page shows only the upstream providers (and refuses passwords); with
+    /// exactly one provider, the browser goes straight to it.
+    pub password_form: bool,
 }
 
 /// Second factors at sign-in. Users who set one up are always asked for it; this makes it
 /// everyone's duty (those without one set up an authenticator app before they get in).
+/// DPoP (RFC 9449) proofs at the token endpoint and at sesame's own resources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DpopConfig {
+    /// Server-provided nonces (RFC 9449 §8) at the token and PAR endpoints: a proof without a
+    /// current nonce is answered `use_dpop_nonce` with the nonce to use.
+    pub nonce: bool,
+    /// How long one nonce is handed out; it is accepted for one more such period.
+    #[serde(with = "humantime_serde")]
+    pub nonce_lifetime: Duration,
+    /// How old (by `iat`) a proof may be; its `jti` is remembered that long, on every node.
+    #[serde(with = "humantime_serde")]
+    pub proof_max_age: Duration,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self { nonce: false, nonce_lifetime: Duration::from_secs(300), proof_max_age: Duration::from_secs(60) }
+    }
+}
+
+/// Pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ParConfig {
+    /// Every authorization request must be pushed first (per client: `--require-par`).
+    pub required: bool,
+    /// Lifetime of a `request_uri`.
+    #[serde(with = "humantime_serde")]
+    pub request_uri_ttl: Duration,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        Self { required: false, request_uri_ttl: Duration::from_secs(60) }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MfaConfig {
     pub required: bool,
+}
+
+/// The device authorization grant (RFC 8628): how long a user has to enter the code, how often
+/// the device may poll, and how many wrong codes an address may type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceConfig {
+    /// The life of a device code and its user code (`expires_in`).
+    #[serde(with = "humantime_serde")]
+    pub expires_in: Duration,
+    /// The least time between two polls of the token endpoint (`interval`); each `slow_down`
+    /// adds five seconds for that device code (RFC 8628 §3.5).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Wrong user codes allowed per client address within `failure_window`.
+    pub max_failures_per_ip: i64,
+    #[serde(with = "humantime_serde")]
+    pub failure_window: Duration,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self { expires_in: Duration::from_secs(600), interval: Duration::from_secs(5), max_failures_per_ip: 10, failure_window: Duration::from_secs(15 * 60) }
+    }
 }
 
 impl Default for SessionConfig {
@@ -147,7 +226,7 @@ impl Default for SessionConfig {
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        Self { max_failures_per_account: 5, max_failures_per_ip: 50, failure_window: Duration::from_secs(15 * 60) }
+        Self { max_failures_per_account: 5, max_failures_per_ip: 50, failure_window: Duration::from_secs(15 * 60), password_form: true }
     }
 }
 

@@ -1,11 +1,16 @@
-//! Passkeys (WebAuthn) as a second factor. Every ceremony and every signature check is
-//! `webauthn-rs`'s; this module keeps the ceremony state and the credentials:
+//! Passkeys (WebAuthn): as the second step after a password, and alone (passwordless, with a
+//! discoverable credential: user verification makes one passkey two factors). Every ceremony and
+//! every signature check is `webauthn-rs`'s; this module keeps the ceremony state and the
+//! credentials:
 //!
 //! - the relying party is the issuer: RP id its host, the only allowed origin its origin (an
 //!   issuer on an IP address has no passkeys: WebAuthn needs a domain);
 //! - a ceremony's state waits in the ephemeral store for [`CEREMONY_TTL`] under a key bound to
 //!   what started it (a registration: a random id and the session; a sign-in: the pending
 //!   request) and is *taken* by its finish, so a response is accepted once;
+//! - registration asks for a discoverable credential where the authenticator can make one
+//!   (`residentKey: preferred`), so the same passkey serves passwordless sign-in; a passwordless
+//!   assertion names its credential, which names the user (the user handle must agree);
 //! - a credential is a `passkey` factor, confirmed at once, its `Passkey` as JSON in `credential`;
 //!   the factor id is derived from the credential id, so one credential is registered once in
 //!   the whole server (the primary key refuses a second row);
@@ -18,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, CredentialID, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    RequestChallengeResponse, Url, Uuid, WebauthnError,
+    AuthenticationResult, CreationChallengeResponse, CredentialID, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid, WebauthnError,
 };
+use webauthn_rs_proto::ResidentKeyRequirement;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use super::{event, summary, FactorSummary, MfaError};
@@ -99,12 +105,29 @@ pub struct Proof {
     pub amr: [&'static str; 2],
 }
 
+/// A passwordless sign-in that was accepted: whose passkey it was, and the proof.
+#[derive(Debug, Clone)]
+pub struct Identified {
+    pub sub: String,
+    pub proof: Proof,
+}
+
 fn registration_key(ceremony: &str) -> String {
     format!("pkreg:{}", hash_hex(ceremony))
 }
 
 fn authentication_key(binding: &str) -> String {
     format!("pkauth:{}", hash_hex(binding))
+}
+
+fn discoverable_key(binding: &str) -> String {
+    format!("pkdisc:{}", hash_hex(binding))
+}
+
+/// The stored passkey of a factor row.
+fn passkey_of(f: &Factor) -> Result<Passkey, MfaError> {
+    let text = f.credential.as_deref().ok_or_else(|| internal(format!("passkey factor {} has no credential", f.id)))?;
+    serde_json::from_str(text).map_err(|e| internal(format!("passkey factor {}: {e}", f.id)))
 }
 
 fn internal(e: impl std::fmt::Display) -> MfaError {
@@ -135,8 +158,7 @@ impl<'a> Passkeys<'a> {
             if f.kind != FactorKind::Passkey || f.confirmed_at.is_none() {
                 continue;
             }
-            let text = f.credential.as_deref().ok_or_else(|| internal(format!("passkey factor {} has no credential", f.id)))?;
-            let passkey: Passkey = serde_json::from_str(text).map_err(|e| internal(format!("passkey factor {}: {e}", f.id)))?;
+            let passkey = passkey_of(&f)?;
             found.push((f, passkey));
         }
         Ok(found)
@@ -147,10 +169,15 @@ impl<'a> Passkeys<'a> {
     pub async fn begin_registration(&self, user: &User, sid: &str) -> Result<RegistrationStart, MfaError> {
         let exclude: Vec<CredentialID> = self.passkeys(&user.sub).await?.iter().map(|(_, p)| p.cred_id().clone()).collect();
         let display = user.name.as_deref().unwrap_or(&user.username);
-        let (options, state) = self
+        let (mut options, state) = self
             .webauthn
             .start_passkey_registration(user_handle(&user.sub), &user.username, display, (!exclude.is_empty()).then_some(exclude))
             .map_err(internal)?;
+        // webauthn-rs asks for a server-side credential ("discouraged"); a discoverable one is
+        // what passwordless sign-in needs, and the crate's verification does not depend on it.
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.resident_key = Some(ResidentKeyRequirement::Preferred);
+        }
         let ceremony = random_token(24);
         let pending = PendingRegistration { sid: sid.to_string(), sub: user.sub.clone(), state };
         let bytes = serde_json::to_vec(&pending).map_err(internal)?;
@@ -238,29 +265,88 @@ impl<'a> Passkeys<'a> {
         }
         let result = match self.webauthn.finish_passkey_authentication(credential, &pending.state) {
             Ok(r) => r,
-            Err(WebauthnError::CredentialPossibleCompromise) => {
-                let id = factor_id(&credential.raw_id);
-                return fail("mfa.passkey.clone_warning", "counter_regressed", json!({"kind": "passkey", "factor_id": id})).await;
-            }
-            Err(e) => {
-                tracing::info!(error = %e, "passkey assertion refused");
-                return fail("mfa.failure", "invalid_assertion", json!({"kind": "passkey"})).await;
-            }
+            Err(e) => return Err(self.refused_assertion(sub, credential, e, caller, now).await),
         };
         let id = factor_id(result.cred_id());
-        let Some((factor, mut passkey)) = self.passkeys(sub).await?.into_iter().find(|(f, _)| f.id == id) else {
+        let Some((factor, passkey)) = self.passkeys(sub).await?.into_iter().find(|(f, _)| f.id == id) else {
             return fail("mfa.failure", "removed", json!({"kind": "passkey", "factor_id": id})).await;
         };
-        passkey.update_credential(&result);
+        self.record_use(&factor, passkey, &result, caller, false, now).await
+    }
+
+    /// Starts a passwordless sign-in bound to `binding` (the pending request): options for
+    /// `navigator.credentials.get` naming no credential, so the authenticator offers its
+    /// discoverable ones for this relying party.
+    pub async fn begin_discoverable(&self, binding: &str) -> Result<RequestChallengeResponse, MfaError> {
+        let (options, state) = self.webauthn.start_discoverable_authentication().map_err(internal)?;
+        let bytes = serde_json::to_vec(&state).map_err(internal)?;
+        self.ephemeral.put(&discoverable_key(binding), &bytes, CEREMONY_TTL).await?;
+        Ok(options)
+    }
+
+    /// Checks a passwordless assertion answering the start for `binding` (taken: once). The
+    /// credential names the factor, the factor the user; the assertion's user handle must be
+    /// that user's. A disabled user's passkey is refused.
+    pub async fn finish_discoverable(&self, binding: &str, credential: &PublicKeyCredential, caller: Option<&str>, now: UnixTime) -> Result<Identified, MfaError> {
+        let refuse = |sub: Option<String>, reason: &'static str| async move {
+            let details = json!({"kind": "passkey", "passwordless": true, "factor_id": factor_id(&credential.raw_id)});
+            self.durable.append_audit(&event("login.passkey", sub.as_deref().unwrap_or(""), caller, false, Some(reason), details, now)).await?;
+            Err::<Identified, MfaError>(MfaError::PasskeyRefused(reason))
+        };
+        let Some(bytes) = self.ephemeral.take(&discoverable_key(binding)).await? else { return refuse(None, "no_ceremony").await };
+        let state: DiscoverableAuthentication = serde_json::from_slice(&bytes).map_err(internal)?;
+        let Ok((handle, _)) = self.webauthn.identify_discoverable_authentication(credential) else { return refuse(None, "no_user_handle").await };
+        let Some(factor) = self.durable.factor(&factor_id(&credential.raw_id)).await? else { return refuse(None, "unknown_passkey").await };
+        if factor.kind != FactorKind::Passkey || factor.confirmed_at.is_none() {
+            return refuse(None, "unknown_passkey").await;
+        }
+        if user_handle(&factor.sub) != handle {
+            return refuse(Some(factor.sub), "user_handle_mismatch").await;
+        }
+        match self.durable.user(&factor.sub).await? {
+            Some(user) if !user.disabled => {}
+            _ => return refuse(Some(factor.sub), "user_disabled").await,
+        }
+        let passkey = passkey_of(&factor)?;
+        let result = match self.webauthn.finish_discoverable_authentication_v2(credential, state, &passkey) {
+            Ok(r) => r,
+            Err(e) => return Err(self.refused_assertion(&factor.sub, credential, e, caller, now).await),
+        };
+        let sub = factor.sub.clone();
+        let proof = self.record_use(&factor, passkey, &result, caller, true, now).await?;
+        Ok(Identified { sub, proof })
+    }
+
+    /// An assertion webauthn-rs refused: a counter that did not move forward is its clone
+    /// warning, audited as such; anything else a plain failure.
+    async fn refused_assertion(&self, sub: &str, credential: &PublicKeyCredential, e: WebauthnError, caller: Option<&str>, now: UnixTime) -> MfaError {
+        let (kind, reason, details) = match e {
+            WebauthnError::CredentialPossibleCompromise => ("mfa.passkey.clone_warning", "counter_regressed", json!({"kind": "passkey", "factor_id": factor_id(&credential.raw_id)})),
+            e => {
+                tracing::info!(error = %e, "passkey assertion refused");
+                ("mfa.failure", "invalid_assertion", json!({"kind": "passkey"}))
+            }
+        };
+        match self.durable.append_audit(&event(kind, sub, caller, false, Some(reason), details, now)).await {
+            Ok(()) => MfaError::PasskeyRefused(reason),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Moves the credential's counter forward (compare-and-set: of two concurrent uses of one
+    /// credential, one wins) and audits the use.
+    async fn record_use(&self, factor: &Factor, mut passkey: Passkey, result: &AuthenticationResult, caller: Option<&str>, passwordless: bool, now: UnixTime) -> Result<Proof, MfaError> {
+        passkey.update_credential(result);
         let expected = factor.credential.as_deref().unwrap_or_default();
         let updated = serde_json::to_string(&passkey).map_err(internal)?;
-        if !self.durable.update_passkey(&id, expected, &updated, now).await? {
-            // Another assertion of the same credential won the compare-and-set.
-            return fail("mfa.failure", "concurrent_use", json!({"kind": "passkey", "factor_id": id})).await;
+        let details = json!({"kind": "passkey", "factor_id": factor.id, "passwordless": passwordless});
+        if !self.durable.update_passkey(&factor.id, expected, &updated, now).await? {
+            self.durable.append_audit(&event("mfa.failure", &factor.sub, caller, false, Some("concurrent_use"), details, now)).await?;
+            return Err(MfaError::PasskeyRefused("concurrent_use"));
         }
-        let proof = Proof { factor_id: id, amr: amr(result.backup_eligible()) };
-        let details = json!({"kind": "passkey", "factor_id": proof.factor_id, "amr": proof.amr});
-        self.durable.append_audit(&event("mfa.passkey.use", sub, caller, true, None, details, now)).await?;
+        let proof = Proof { factor_id: factor.id.clone(), amr: amr(result.backup_eligible()) };
+        let details = json!({"kind": "passkey", "factor_id": proof.factor_id, "amr": proof.amr, "passwordless": passwordless});
+        self.durable.append_audit(&event("mfa.passkey.use", &factor.sub, caller, true, None, details, now)).await?;
         Ok(proof)
     }
 }

@@ -1,6 +1,7 @@
-//! Client authentication (RFC 6749 §2.3, RFC 7523 §2.2), one method per request:
-//! `client_secret_basic`, `client_secret_post`, `private_key_jwt`, or `none` for public clients.
-//! A client must use the method it registered.
+//! Client authentication (RFC 6749 §2.3, RFC 7523 §2.2, RFC 8705 §2), one method per request:
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `tls_client_auth`,
+//! `self_signed_tls_client_auth`, or `none` for public clients. A client must use the method it
+//! registered.
 
 use std::convert::Infallible;
 
@@ -15,6 +16,7 @@ use crate::crypto::secrets::secret_matches;
 use crate::error::{EndpointError, OAuthError, CLIENT_AUTH_FAILED as GENERIC};
 use crate::state::AppState;
 use crate::store::{AuthMethod, Client};
+use crate::tls::ClientCertificate;
 
 pub const CLIENT_ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -27,30 +29,37 @@ enum Presented {
     None { id: String },
 }
 
-/// The credentials of `Authorization: Basic`, still encoded: the only header client
-/// authentication reads, taken from the request so protocol code never sees headers.
+/// What a request carries besides its form to authenticate a client: the credentials of
+/// `Authorization: Basic`, still encoded, and the client certificate of its connection (or of a
+/// trusted proxy's `tls.client_cert_header`). Taken from the request so that protocol code never
+/// sees headers.
 #[derive(Debug, Default, Clone)]
-pub struct BasicAuthorization(pub Option<String>);
+pub struct ClientCredentials {
+    pub basic: Option<String>,
+    pub certificate: Option<ClientCertificate>,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for BasicAuthorization {
+/// The name the endpoints know it by.
+pub type BasicAuthorization = ClientCredentials;
+
+impl FromRequestParts<AppState> for ClientCredentials {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
-                .map(|v| v[6..].trim().to_string()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let basic = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
+            .map(|v| v[6..].trim().to_string());
+        Ok(Self { basic, certificate: crate::tls::presented_certificate(parts, &state.config) })
     }
 }
 
 /// Authenticates the calling client, or fails with `invalid_client` (401; with a Basic
 /// challenge when Basic was tried) or `invalid_request` when the request is malformed.
-pub async fn authenticate(state: &AppState, basic: &BasicAuthorization, form: &OAuthForm) -> Result<Client, EndpointError> {
-    let presented = presented(basic.0.as_deref(), form)?;
+pub async fn authenticate(state: &AppState, credentials: &ClientCredentials, form: &OAuthForm) -> Result<Client, EndpointError> {
+    let presented = presented(credentials.basic.as_deref(), form)?;
     let basic = matches!(presented, Presented::Basic { .. });
     let fail = |why: &str| -> EndpointError {
         let e = OAuthError::invalid_client(why.to_string());
@@ -77,6 +86,19 @@ pub async fn authenticate(state: &AppState, basic: &BasicAuthorization, form: &O
         Presented::Jwt { assertion } => super::client_assertion::authenticate(state, form, &assertion).await,
         Presented::None { id } => match state.client(&id).await? {
             Some(c) if c.auth_method == AuthMethod::None => Ok(c),
+            Some(c) if c.auth_method.uses_certificate() => {
+                let Some(certificate) = &credentials.certificate else {
+                    tracing::info!(client_id = %c.id, "mTLS client presented no certificate");
+                    return Err(fail(GENERIC));
+                };
+                match super::client_certificate::authenticate(state, &c, &certificate.0).await {
+                    Ok(()) => Ok(c),
+                    Err(why) => {
+                        tracing::info!(client_id = %c.id, reason = %why, "client certificate refused");
+                        Err(fail(GENERIC))
+                    }
+                }
+            }
             Some(c) => {
                 tracing::info!(client_id = %c.id, expected = c.auth_method.as_str(), "confidential client sent no credentials");
                 Err(fail(GENERIC))

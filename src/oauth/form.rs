@@ -21,6 +21,11 @@ impl OAuthForm {
         self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// Every parameter but `resource`.
+    pub fn params(&self) -> &HashMap<String, String> {
+        &self.params
+    }
+
     pub fn resources(&self) -> &[String] {
         &self.resources
     }

@@ -10,10 +10,12 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8693; here only to exchange an API key for a short-lived JWT.
     TokenExchange,
+    /// RFC 8628: a device without a browser polls while its user approves elsewhere.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::TokenExchange];
+    pub const ALL: [GrantType; 5] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::TokenExchange, Self::DeviceCode];
 
     /// The registered name (RFC 6749 §4, RFC 8693 §2.1).
     pub const fn as_str(self) -> &'static str {
@@ -22,6 +24,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -29,6 +32,7 @@ impl GrantType {
     pub const fn label(self) -> &'static str {
         match self {
             Self::TokenExchange => "token_exchange",
+            Self::DeviceCode => "device_code",
             other => other.as_str(),
         }
     }
@@ -38,11 +42,12 @@ impl GrantType {
     }
 
     /// Every name, for discovery (`grant_types_supported`).
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         Self::ALL[0].as_str(),
         Self::ALL[1].as_str(),
         Self::ALL[2].as_str(),
         Self::ALL[3].as_str(),
+        Self::ALL[4].as_str(),
     ];
 }
 

@@ -59,7 +59,8 @@ async fn as_access_token(state: &AppState, token: &str) -> Result<Option<Value>,
     }
     let mut v = json!({
         "active": true,
-        "token_type": "Bearer",
+        // RFC 9449 §6.2: a bound token is a DPoP token, and its key is named.
+        "token_type": crate::oauth::token::token_type(c.dpop_jkt()),
         "client_id": c.client_id,
         "sub": c.sub,
         "aud": c.aud,
@@ -70,6 +71,9 @@ async fn as_access_token(state: &AppState, token: &str) -> Result<Option<Value>,
     });
     if !c.scope.is_empty() {
         v["scope"] = Value::String(c.scope);
+    }
+    if let Some(cnf) = &c.cnf {
+        v["cnf"] = serde_json::to_value(cnf).unwrap_or_default();
     }
     Ok(Some(v))
 }

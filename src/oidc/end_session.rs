@@ -19,7 +19,10 @@ use crate::tokens::id::IdTokenClaims;
 use crate::state::AppState;
 use crate::store::Client;
 use crate::ui::pages::{error_page, render, LogoutPage, MessagePage};
-use crate::session::{self, SessionCookie};
+use crate::session::{self, EndReason, SessionCookie};
+
+/// The audit caller of the sessions this endpoint ends.
+const ACTOR: &str = "logout";
 
 pub async fn end_session_get(State(state): State<AppState>, cookie: SessionCookie, RawQuery(query): RawQuery) -> Result<Response, PageError> {
     handle(&state, &cookie, query.unwrap_or_default().as_bytes()).await
@@ -69,7 +72,7 @@ async fn start(state: &AppState, cookie: &SessionCookie, params: &HashMap<String
     };
     let proven = hint.as_ref().is_some_and(|h| h.sub == current.session.sub && h.sid.as_deref().is_none_or(|sid| sid == current.session.sid));
     if proven {
-        session::end(state, &current.secret).await?;
+        session::end_current(state, &current, EndReason::Logout, ACTOR).await?;
         return Ok(finish(state, &target, true));
     }
     Ok(render(
@@ -145,6 +148,6 @@ pub async fn confirm(State(state): State<AppState>, cookie: SessionCookie, Form(
     if form.decision != "logout" {
         return Ok(render(StatusCode::OK, &MessagePage { title: "Still signed in", message: "You are still signed in. You can close this window." }));
     }
-    session::end(&state, &current.secret).await?;
+    session::end_current(&state, &current, EndReason::Logout, ACTOR).await?;
     Ok(finish(&state, &target, true))
 }

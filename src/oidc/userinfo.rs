@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{Map, Value};
 
-use crate::oauth::bearer::{authorize, BearerError, BearerToken};
+use crate::oauth::bearer::{authorize, BearerError, BearerToken, PresentedToken};
 use crate::oauth::scope::Scopes;
 use crate::state::AppState;
 
@@ -21,7 +21,7 @@ pub async fn userinfo(State(state): State<AppState>, BearerToken(token): BearerT
     }
 }
 
-async fn answer(state: &AppState, token: &str) -> Result<Value, BearerError> {
+async fn answer(state: &AppState, token: &PresentedToken) -> Result<Value, BearerError> {
     let claims = authorize(state, token, "openid").await?;
     let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
     let Some(user) = state.durable.user(&claims.sub).await?.filter(|u| !u.disabled) else {
@@ -41,6 +41,10 @@ async fn answer(state: &AppState, token: &str) -> Result<Value, BearerError> {
             // Addresses are set by administrators, not self-asserted.
             out.insert("email_verified".into(), Value::Bool(true));
         }
+    }
+    if scopes.contains(crate::tokens::GROUPS_SCOPE) {
+        let groups = state.durable.user_groups(&user.sub).await?;
+        out.insert("groups".into(), Value::Array(groups.into_iter().map(Value::String).collect()));
     }
     Ok(Value::Object(out))
 }

@@ -1,4 +1,4 @@
-//! HTTP requests to URLs that others chose (a client's `jwks_uri`): bounded in time and in size
+//! HTTP requests to URLs that others chose (a client's `jwks_uri`, an identity provider's endpoints): bounded in time and in size
 //! while reading, no redirects, no proxies, and by default only to public addresses, judged on
 //! every address a name resolves to (so DNS rebinding cannot reach inside) and on address literals.
 
@@ -73,11 +73,34 @@ impl OutboundHttp {
 
     /// GETs `url` and returns its body, failing as soon as more than `max_body` bytes arrived.
     pub async fn get(&self, url: &str, max_body: usize) -> Result<Bytes, OutboundError> {
+        let parsed = self.check(url)?;
+        // reqwest's own timeout covers the same span; this one also bounds the body loop below.
+        tokio::time::timeout(TOTAL_TIMEOUT, self.get_bounded(parsed, max_body)).await.map_err(|_| OutboundError::Timeout)?
+    }
+
+    /// Sends `request` (an identity provider's discovery, token or userinfo call) and answers
+    /// whatever status came back, with at most `max_body` bytes of body.
+    pub async fn send(&self, request: http::Request<Vec<u8>>, max_body: usize) -> Result<http::Response<Vec<u8>>, OutboundError> {
+        self.check(&request.uri().to_string())?;
+        let request = reqwest::Request::try_from(request).map_err(request_error)?;
+        let exchange = async {
+            let res = self.http.execute(request).await.map_err(request_error)?;
+            let mut answer = http::Response::builder().status(res.status());
+            for (name, value) in res.headers() {
+                answer = answer.header(name, value);
+            }
+            let body = read_bounded(res, max_body).await?;
+            answer.body(body).map_err(|e| OutboundError::Request(e.to_string()))
+        };
+        tokio::time::timeout(TOTAL_TIMEOUT, exchange).await.map_err(|_| OutboundError::Timeout)?
+    }
+
+    /// An http(s) URL whose address literal, if it is one, may be reached.
+    fn check(&self, url: &str) -> Result<url::Url, OutboundError> {
         let parsed = url::Url::parse(url).map_err(|_| OutboundError::NotHttp)?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(OutboundError::NotHttp);
         }
-        // The resolver never sees an address literal: judge it here.
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -87,27 +110,41 @@ impl OutboundHttp {
         if let Some(ip) = literal.filter(|ip| self.destinations == Destinations::PublicOnly && !is_public(*ip)) {
             return Err(OutboundError::AddressNotPublic(ip));
         }
-        // reqwest's own timeout covers the same span; this one also bounds the body loop below.
-        tokio::time::timeout(TOTAL_TIMEOUT, self.get_bounded(parsed, max_body)).await.map_err(|_| OutboundError::Timeout)?
+        Ok(parsed)
     }
 
-    async fn get_bounded(&self, url: url::Url, max_body: usize) -> Result<Bytes, OutboundError> {
-        let mut res = self.http.get(url).send().await.map_err(request_error)?;
+    /// POSTs `fields` as a form to `url`; success is a 2xx answer, whose body is not read.
+    pub async fn post_form(&self, url: &str, fields: &[(&str, &str)]) -> Result<u16, OutboundError> {
+        let parsed = self.check(url)?;
+        let sent = tokio::time::timeout(TOTAL_TIMEOUT, self.http.post(parsed).form(fields).send()).await.map_err(|_| OutboundError::Timeout)?;
+        let res = sent.map_err(request_error)?;
         if !res.status().is_success() {
             return Err(OutboundError::Status(res.status().as_u16()));
         }
-        if res.content_length().is_some_and(|n| n > max_body as u64) {
+        Ok(res.status().as_u16())
+    }
+
+    async fn get_bounded(&self, url: url::Url, max_body: usize) -> Result<Bytes, OutboundError> {
+        let res = self.http.get(url).send().await.map_err(request_error)?;
+        if !res.status().is_success() {
+            return Err(OutboundError::Status(res.status().as_u16()));
+        }
+        Ok(read_bounded(res, max_body).await?.into())
+    }
+}
+
+async fn read_bounded(mut res: reqwest::Response, max_body: usize) -> Result<Vec<u8>, OutboundError> {
+    if res.content_length().is_some_and(|n| n > max_body as u64) {
+        return Err(OutboundError::TooLarge(max_body));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(request_error)? {
+        if body.len() + chunk.len() > max_body {
             return Err(OutboundError::TooLarge(max_body));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(request_error)? {
-            if body.len() + chunk.len() > max_body {
-                return Err(OutboundError::TooLarge(max_body));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body.into())
+        body.extend_from_slice(&chunk);
     }
+    Ok(body)
 }
 
 /// reqwest's message alone ("error sending request") hides the cause: name it, and tell a

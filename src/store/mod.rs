@@ -33,13 +33,14 @@ pub struct Stores {
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    /// Each change is written with its audit event, in one transaction.
+    async fn insert_client(&self, client: &Client, audit: &AuditEvent) -> StoreResult<()>;
     async fn client(&self, id: &str) -> StoreResult<Option<Client>>;
     async fn clients(&self) -> StoreResult<Vec<Client>>;
-    /// Returns false when there was no such client.
-    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
-    /// Returns false when there was no such client.
-    async fn set_client_secret_hash(&self, id: &str, hash: &[u8]) -> StoreResult<bool>;
+    /// Returns false (and records nothing) when there was no such client.
+    async fn delete_client(&self, id: &str, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Returns false (and records nothing) when there was no such client.
+    async fn set_client_secret_hash(&self, id: &str, hash: &[u8], audit: &AuditEvent) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -164,6 +165,71 @@ pub trait FactorStore: Send + Sync {
     async fn recovery_codes_left(&self, sub: &str) -> StoreResult<i64>;
 }
 
+/// The outbox of back-channel logout deliveries. A delivery is claimed by one node at a time
+/// (a conditional update), for a lease; a node that dies mid-delivery leaves it to be claimed
+/// again when its lease ends.
+#[async_trait]
+pub trait LogoutOutboxStore: Send + Sync {
+    /// Adds deliveries, all or none.
+    async fn enqueue_logouts(&self, deliveries: &[LogoutDelivery]) -> StoreResult<()>;
+    /// Claims up to `limit` deliveries due at `now` that no live lease holds: each gets
+    /// `lease_until` and one more attempt. Returns what this caller won.
+    async fn claim_logouts(&self, now: UnixTime, lease_until: UnixTime, limit: i64) -> StoreResult<Vec<LogoutDelivery>>;
+    /// Records how an attempt ended and frees the lease.
+    async fn settle_logout(&self, id: &str, outcome: &LogoutOutcome) -> StoreResult<()>;
+    /// Deliveries of one session (tests and operators: what was sent where).
+    async fn logouts_of_session(&self, sid: &str) -> StoreResult<Vec<(LogoutDelivery, Option<UnixTime>)>>;
+    /// Removes settled deliveries created before `before`; returns how many.
+    async fn prune_logouts(&self, before: UnixTime) -> StoreResult<u64>;
+}
+
+/// Links between local users and their identities at upstream providers, and the groups the
+/// last upstream sign-in brought.
+#[async_trait]
+pub trait UpstreamIdentityStore: Send + Sync {
+    async fn upstream_link(&self, provider_id: &str, upstream_subject: &str) -> StoreResult<Option<UpstreamLink>>;
+    /// Users whose email is `email`, compared case-insensitively.
+    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
+    /// Inserts the link, with the user it names when `new_user` is given (a first sign-in that
+    /// creates the account), and its audit event, in one transaction. `Conflict` (nothing
+    /// written) when the identity is linked already, the user has another identity at this
+    /// provider, or the new user's username is taken.
+    async fn insert_upstream_link(&self, link: &UpstreamLink, new_user: Option<&User>, audit: &AuditEvent) -> StoreResult<()>;
+    /// Records a sign-in through the link: its time, and the user's groups replaced by `groups`.
+    async fn record_upstream_sign_in(&self, link: &UpstreamLink, groups: &[String], now: UnixTime) -> StoreResult<()>;
+    /// The groups of the user's last upstream sign-in (empty: none).
+    async fn user_groups(&self, sub: &str) -> StoreResult<Vec<String>>;
+}
+
+/// The registry of SSO sessions: the durable record of each (the live session is in the
+/// ephemeral store) and the clients that got a code in it. A session is live only while its row
+/// is not ended, so ending it here ends it everywhere at once.
+#[async_trait]
+pub trait SsoSessionStore: Send + Sync {
+    async fn insert_sso_session(&self, session: &SsoSession) -> StoreResult<()>;
+    async fn sso_session(&self, sid: &str) -> StoreResult<Option<SsoSession>>;
+    /// Moves a session's `last_seen_at` to `now` and `expires_at` on; false (nothing written)
+    /// when it is ended or unknown.
+    async fn touch_sso_session(&self, sid: &str, now: UnixTime, expires_at: UnixTime) -> StoreResult<bool>;
+    /// Records a second factor proven at `at` (the session's `amr` is now `amr`) and touches the
+    /// session; false (nothing written) when it is ended or unknown.
+    async fn record_sso_session_factor(&self, sid: &str, amr: &[String], at: UnixTime, expires_at: UnixTime) -> StoreResult<bool>;
+    /// Records that `client_id` received a code in the session; once per client (insert if absent).
+    async fn record_sso_session_client(&self, sid: &str, client_id: &str, now: UnixTime) -> StoreResult<()>;
+    /// The sessions live at `now` (not ended, not expired), of one user or of everyone, newest
+    /// first, each with its clients.
+    async fn live_sso_sessions(&self, sub: Option<&str>, now: UnixTime) -> StoreResult<Vec<SsoSessionWithClients>>;
+    /// Ends a session that is not ended yet, in one transaction: marks it ended at `now` for
+    /// `reason`, revokes the refresh-token families issued in it and queues a back-channel
+    /// logout delivery for each of its clients with a `backchannel_logout_uri` (both when
+    /// `revoke_grants`), and appends `audit`. Of concurrent calls exactly one ends it; None (nothing written) for the
+    /// others and for an unknown session.
+    async fn end_sso_session(&self, sid: &str, reason: &str, revoke_grants: bool, now: UnixTime, audit: &AuditEvent) -> StoreResult<Option<EndedSsoSession>>;
+    /// Deletes at most `limit` sessions that ended or expired before `before`, with their client
+    /// lists; returns how many.
+    async fn prune_sso_sessions(&self, before: UnixTime, limit: i64) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
@@ -172,7 +238,7 @@ pub trait AuditStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Durable: ClientStore + UserStore + RoleStore + DenialStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + FactorStore + AuditStore + Send + Sync {
+pub trait Durable: ClientStore + UserStore + RoleStore + DenialStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + FactorStore + UpstreamIdentityStore + SsoSessionStore + LogoutOutboxStore + AuditStore + Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`, for the start-up log.
     fn backend(&self) -> &'static str;

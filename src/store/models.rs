@@ -11,10 +11,14 @@ pub enum AuthMethod {
     ClientSecretPost,
     PrivateKeyJwt,
     None,
+    /// RFC 8705 §2.1: a certificate from `tls.client_ca_file` naming the registered subject.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a self-signed certificate whose key is in the registered JWKS (`x5c`).
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None];
+    pub const ALL: [AuthMethod; 6] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None, Self::TlsClientAuth, Self::SelfSignedTlsClientAuth];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -22,6 +26,8 @@ impl AuthMethod {
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
+            Self::TlsClientAuth => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
@@ -31,6 +37,10 @@ impl AuthMethod {
 
     pub fn uses_secret(self) -> bool {
         matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
+    pub fn uses_certificate(self) -> bool {
+        matches!(self, Self::TlsClientAuth | Self::SelfSignedTlsClientAuth)
     }
 }
 
@@ -58,6 +68,19 @@ pub struct Client {
     pub created_at: UnixTime,
     /// Every sign-in for this client proves a second factor.
     pub require_mfa: bool,
+    /// Where sesame POSTs a logout token when a session the client had tokens in ends
+    /// (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in its logout tokens (sesame always sends it).
+    pub backchannel_logout_session_required: bool,
+    /// `tls_client_auth`: the certificate's subject DN (RFC 4514 string) ...
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// ... or one of its DNS subject alternative names.
+    pub tls_client_auth_san_dns: Option<String>,
+    /// Token requests must carry a DPoP proof: every token it gets is bound to its key.
+    pub require_dpop: bool,
+    /// Authorization requests must be pushed first (PAR, RFC 9126).
+    pub require_par: bool,
 }
 
 impl Client {
@@ -102,6 +125,8 @@ pub struct RefreshFamily {
     pub sub: String,
     pub created_at: UnixTime,
     pub absolute_expires_at: UnixTime,
+    /// The DPoP key (RFC 7638 thumbprint) a public client's family is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +146,8 @@ pub struct RefreshToken {
     /// When it was rotated.
     pub used_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
+    /// From the family: the DPoP key every refresh must prove.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -232,4 +259,91 @@ pub struct Factor {
     pub confirmed_at: Option<UnixTime>,
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
+}
+
+/// A logout token still to deliver to a client's `backchannel_logout_uri` (or settled: kept a
+/// while for the record). The token itself is signed at each attempt, fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutDelivery {
+    pub id: String,
+    pub client_id: String,
+    pub sub: String,
+    pub sid: String,
+    pub created_at: UnixTime,
+    /// Attempts started so far (a claim counts as one).
+    pub attempts: i64,
+    pub next_attempt_at: UnixTime,
+}
+
+/// How an attempt at a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    Delivered { at: UnixTime },
+    /// Failed; try again at `next_attempt_at`.
+    Retry { next_attempt_at: UnixTime, error: String },
+    /// Failed for the last time.
+    GaveUp { at: UnixTime, error: String },
+}
+
+/// A local user's identity at an upstream provider: `(provider_id, upstream_subject)` is the
+/// durable link to `sub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLink {
+    pub provider_id: String,
+    pub upstream_subject: String,
+    pub sub: String,
+    pub created_at: UnixTime,
+    pub last_sign_in_at: UnixTime,
+}
+
+/// The durable record of an SSO session (the live one is in the ephemeral store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SsoSession {
+    /// Public session id: the `sid` claim; not the cookie secret.
+    pub sid: String,
+    pub sub: String,
+    /// SHA-256 (hex) of the cookie secret: the live session's name in the ephemeral store.
+    #[serde(skip)]
+    pub key_hash: String,
+    pub created_at: UnixTime,
+    pub auth_time: UnixTime,
+    pub factor_proven_at: Option<UnixTime>,
+    pub amr: Vec<String>,
+    pub last_seen_at: UnixTime,
+    /// When it ends unless used again (idle or absolute limit); once ended, when it was.
+    pub expires_at: UnixTime,
+    pub absolute_expires_at: UnixTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub ended_at: Option<UnixTime>,
+    pub end_reason: Option<String>,
+}
+
+impl SsoSession {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.ended_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A live session and the clients that received a code in it, first one first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SsoSessionWithClients {
+    #[serde(flatten)]
+    pub session: SsoSession,
+    pub clients: Vec<String>,
+}
+
+/// What ending a session changed, in the transaction that ended it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSsoSession {
+    /// The record as it was just before it was ended.
+    pub session: SsoSession,
+    /// Every client that received a code in the session, first one first.
+    pub clients: Vec<String>,
+    /// The refresh-token families issued in it that this end revoked.
+    pub revoked_families: Vec<String>,
+    /// (jti, exp) of the unexpired access tokens of those families, to deny.
+    pub access_tokens: Vec<(String, UnixTime)>,
+    /// How many back-channel logout deliveries this end queued.
+    pub logouts_queued: u64,
 }

@@ -31,6 +31,35 @@ pub struct AccessTokenClaims {
     pub auth_time: Option<UnixTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// With the `groups` scope: the groups of the user's last upstream sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// RFC 9449 §6.1 / RFC 8705 §3.1: the token is bound to a DPoP key or a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 confirmation: the key a sender-constrained token is bound to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint of the DPoP key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    /// The base64url SHA-256 of the client certificate (DER).
+    #[serde(default, rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+}
+
+impl AccessTokenClaims {
+    /// The thumbprint of the DPoP key the token is bound to, if it is.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|c| c.jkt.as_deref())
+    }
+
+    /// The thumbprint of the client certificate the token is bound to, if it is.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|c| c.x5t_s256.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,6 +129,12 @@ pub struct AccessTokenRequest<'a> {
     pub audience: Vec<String>,
     pub auth_time: Option<UnixTime>,
     pub sid: Option<String>,
+    pub groups: Option<Vec<String>>,
+    /// The DPoP key the token is bound to (its thumbprint), when the request carried a proof.
+    pub dpop_jkt: Option<String>,
+    /// The client certificate the token is bound to (its thumbprint), when the client
+    /// authenticated with one (RFC 8705 §3).
+    pub certificate_thumbprint: Option<String>,
 }
 
 impl<'a> AccessTokenRequest<'a> {
@@ -120,6 +155,9 @@ impl<'a> AccessTokenRequest<'a> {
             audience: vec![],
             auth_time: None,
             sid: None,
+            groups: None,
+            dpop_jkt: None,
+            certificate_thumbprint: None,
         }
     }
 }
@@ -139,6 +177,8 @@ pub fn issue(issuer: Issuer<'_>, req: AccessTokenRequest<'_>, now: UnixTime) -> 
         exp: now + ttl,
         auth_time: req.auth_time,
         sid: req.sid,
+        groups: req.groups,
+        cnf: (req.dpop_jkt.is_some() || req.certificate_thumbprint.is_some()).then(|| Confirmation { jkt: req.dpop_jkt, x5t_s256: req.certificate_thumbprint }),
     };
     let key = issuer.keys.signer(alg).map_err(|e| AppError::Internal(e.to_string()))?;
     let token = jwt::sign(&key, "at+jwt", &claims).map_err(|e| AppError::Internal(e.to_string()))?;

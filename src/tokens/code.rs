@@ -21,6 +21,10 @@ pub struct AuthorizationCode {
     pub redirect_uri_given: bool,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    /// RFC 9449 §10: the DPoP key (thumbprint) the authorization request named; the code is
+    /// redeemed only with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a redeemed code produced, for revocation on replay.

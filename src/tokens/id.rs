@@ -31,6 +31,9 @@ pub struct IdTokenClaims {
     /// What the sign-in proved (`oauth::acr`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// With the `groups` scope: the groups of the user's last upstream sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// The left half of the access token's hash, with the hash of the signing algorithm
@@ -48,6 +51,8 @@ pub struct IdTokenFacts<'a> {
     pub nonce: Option<&'a str>,
     /// For `at_hash`.
     pub access_token: Option<&'a str>,
+    /// `groups`, when the grant holds the `groups` scope.
+    pub groups: Option<&'a [String]>,
 }
 
 pub fn issue(issuer: Issuer<'_>, facts: IdTokenFacts<'_>, now: UnixTime) -> Result<String, AppError> {
@@ -65,6 +70,7 @@ pub fn issue(issuer: Issuer<'_>, facts: IdTokenFacts<'_>, now: UnixTime) -> Resu
         sid: Some(facts.grant.sid.clone()),
         amr: facts.grant.amr.clone(),
         acr: Some(crate::oauth::acr::acr_of(&facts.grant.amr).to_string()),
+        groups: facts.groups.map(<[String]>::to_vec),
     };
     jwt::sign(&key, "JWT", &claims).map_err(|e| AppError::Internal(e.to_string()))
 }

@@ -16,17 +16,19 @@ pub struct NewRefreshGrant {
     pub scopes: Vec<String>,
     pub auth_time: Option<i64>,
     pub sid: Option<String>,
+    /// A public client's DPoP key: every refresh must prove it (RFC 9449 §5).
+    pub dpop_jkt: Option<String>,
 }
 
 impl NewRefreshGrant {
     /// The first token of the family a code redemption starts.
     pub fn of(grant: &Grant) -> Self {
-        Self { client_id: grant.client_id.clone(), sub: grant.sub.clone(), scopes: grant.scopes.clone(), auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()) }
+        Self { client_id: grant.client_id.clone(), sub: grant.sub.clone(), scopes: grant.scopes.clone(), auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()), dpop_jkt: None }
     }
 
     /// A successor: the family keeps its original scopes, whatever one access token narrowed.
     pub fn continuing(token: &RefreshToken) -> Self {
-        Self { client_id: token.client_id.clone(), sub: token.sub.clone(), scopes: token.scopes.clone(), auth_time: token.auth_time, sid: token.sid.clone() }
+        Self { client_id: token.client_id.clone(), sub: token.sub.clone(), scopes: token.scopes.clone(), auth_time: token.auth_time, sid: token.sid.clone(), dpop_jkt: token.dpop_jkt.clone() }
     }
 }
 
@@ -44,6 +46,7 @@ pub async fn issue_new_family(state: &AppState, grant: NewRefreshGrant, access_j
         sub: grant.sub.clone(),
         created_at: now,
         absolute_expires_at: now + state.config.tokens.refresh_absolute_ttl.as_secs() as i64,
+        dpop_jkt: grant.dpop_jkt.clone(),
     };
     let (token, first) = new_token(state, &family.id, &grant, now);
     state.durable.start_refresh_family(&family, &first, access_jti, access_exp).await?;
@@ -66,6 +69,7 @@ fn new_token(state: &AppState, family_id: &str, grant: &NewRefreshGrant, now: Un
         absolute_expires_at: 0,
         used_at: None,
         revoked_at: None,
+        dpop_jkt: grant.dpop_jkt.clone(),
     };
     (token, record)
 }
@@ -135,6 +139,16 @@ pub fn verdict(token: &RefreshToken, client_id: &str, now: UnixTime) -> Verdict 
     }
 }
 
+/// Whether the presenter proved the key a bound family needs (an unbound one needs none).
+pub fn proves_binding(token: &RefreshToken, proof_jkt: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    match (&token.dpop_jkt, proof_jkt) {
+        (None, _) => true,
+        (Some(bound), Some(jkt)) => bool::from(bound.as_bytes().ct_eq(jkt.as_bytes())),
+        (Some(_), None) => false,
+    }
+}
+
 /// A used token presented again within `grace` seconds of its rotation is a lost answer's retry.
 pub fn is_grace_retry(used_at: UnixTime, now: UnixTime, grace: i64) -> bool {
     now - used_at <= grace
@@ -201,6 +215,7 @@ mod tests {
             absolute_expires_at: 300,
             used_at,
             revoked_at,
+            dpop_jkt: None,
         }
     }
 

@@ -44,7 +44,8 @@ pub async fn show(State(state): State<AppState>, cookie: SessionCookie, browser:
     };
     let client_name = client_name(&state, &p.client_id).await?;
     let scopes = p.scopes.iter().map(|s| (s.as_str(), scope_description(s))).collect();
-    Ok(render(StatusCode::OK, &ConsentPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username: &user.username, scopes }))
+    let user_code = p.device.as_ref().map(|d| d.user_code.as_str());
+    Ok(render(StatusCode::OK, &ConsentPage { client_name: &client_name, request_id: &q.req, csrf: &p.csrf, username: &user.username, scopes, user_code }))
 }
 
 pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, browser: BrowserCookie, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
@@ -74,6 +75,9 @@ pub async fn submit(State(state): State<AppState>, cookie: SessionCookie, browse
         }
         "deny" => {
             pending::remove(&state, &form.req).await?;
+            if let Some(device) = &p.device {
+                return Ok(crate::ui::device::deny(&state, device, &p.client_id, &user.sub, now).await?);
+            }
             let reply = ReplyTo { redirect_uri: &p.redirect_uri, state: p.state.as_deref(), mode: p.response_mode, issuer: state.config.issuer() };
             Ok(respond::error(&reply, &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request")))
         }

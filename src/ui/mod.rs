@@ -3,7 +3,9 @@
 pub mod account;
 pub mod assets;
 pub mod consent;
+pub mod device;
 pub mod login;
 pub mod pages;
 pub mod passkeys;
 pub mod second_factor;
+pub mod upstream;

@@ -4,8 +4,9 @@ use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// No inline script or style, no framing, no referrer, no caching.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// No inline script or style, no framing, no referrer, no caching. `connect-src 'self'`: the
+/// passkey script talks to its own server (fetch), to no other.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn security_headers(response: &mut Response) {
     let h = response.headers_mut();
@@ -38,6 +39,17 @@ pub struct LoginPage<'a> {
     pub csrf: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Whether the server can check passkeys (passwordless sign-in offered).
+    pub passkeys: bool,
+    /// "Continue with ..." links, one per upstream provider.
+    pub providers: Vec<ProviderLink<'a>>,
+    /// `login.password_form`: off, only the providers are offered.
+    pub password_form: bool,
+}
+
+pub struct ProviderLink<'a> {
+    pub href: String,
+    pub display_name: &'a str,
 }
 
 #[derive(Template)]
@@ -96,8 +108,23 @@ pub struct AccountPage<'a> {
     pub may_change: bool,
     /// Whether this server can register passkeys (an issuer with a domain name).
     pub passkeys: bool,
+    /// The user's live sessions, this one among them.
+    pub sessions: Vec<SessionRow>,
+}
+
+/// One of the user's live sessions as the account page lists it.
+pub struct SessionRow {
+    pub id: String,
+    /// This browser's session.
+    pub current: bool,
+    /// The browser's user agent, as it said.
+    pub device: String,
+    pub ip: Option<String>,
     pub signed_in_at: String,
     pub methods: String,
+    pub last_seen: String,
+    /// The names of the applications that received tokens in it.
+    pub applications: String,
 }
 
 #[derive(Template)]
@@ -121,6 +148,17 @@ pub struct ConsentPage<'a> {
     pub username: &'a str,
     /// (scope, what it grants)
     pub scopes: Vec<(&'a str, &'static str)>,
+    /// For a device approval: the code the device should show, to compare.
+    pub user_code: Option<&'a str>,
+}
+
+/// The device verification page: the form with input `user_code`.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub user_code: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -165,6 +203,7 @@ pub fn scope_description(scope: &str) -> &'static str {
         "profile" => "see your name and username",
         "email" => "see your email address",
         "offline_access" => "stay connected while you are away",
+        "groups" => "see the groups you belong to",
         _ => "access this part of your account",
     }
 }

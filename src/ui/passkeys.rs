@@ -7,6 +7,9 @@
 //! - `/login/factor/passkey/begin?req=` and `/login/factor/passkey/finish`: a passkey as the
 //!   second step of a sign-in, bound to the pending request, its browser and its session like
 //!   the code form.
+//! - `/login/passkey/begin?req=` and `/login/passkey/finish`: passwordless sign-in from the login
+//!   page with a discoverable passkey, bound to the pending request and its browser like the
+//!   password form, failures counted against the caller's address like wrong passwords.
 //!
 //! Every post carries a CSRF value (the session's on the account endpoints, the pending
 //! request's at sign-in) in the `X-CSRF-Token` header or the body's `csrf` field, compared in
@@ -25,10 +28,11 @@ use super::second_factor;
 use crate::error::{mfa_failure, AppError};
 use crate::mfa::passkey::Passkeys;
 use crate::mfa::{self, MfaError};
-use crate::net::ClientIp;
+use crate::net::{ClientIp, UserAgent};
 use crate::oauth::authorize::current_user;
-use crate::oauth::authorize::pending::BrowserCookie;
-use crate::session::{LoadedSession, SessionCookie};
+use crate::oauth::authorize::pending::{self, BrowserCookie, PendingAuthorization};
+use crate::paths;
+use crate::session::{self, LoadedSession, SessionCookie, SessionOrigin};
 use crate::state::AppState;
 use crate::store::{FactorKind, User};
 
@@ -208,4 +212,83 @@ pub async fn sign_in_finish(State(state): State<AppState>, ClientIp(ip): ClientI
             mfa_response(e, StatusCode::UNAUTHORIZED)
         }
     }
+}
+
+// --- passwordless sign-in (the login page) ---------------------------------------------------------
+
+/// The pending request of a passwordless step: local sign-in on, the request alive, started in
+/// this browser, and the post carrying its CSRF value; or the refusal.
+async fn pending_sign_in(state: &AppState, req: &str, browser: &BrowserCookie, csrf: &str) -> Result<Result<PendingAuthorization, Response>, AppError> {
+    // Local sign-in is off (`login.password_form = false`): only the upstream providers sign in.
+    if !state.config.login.password_form {
+        return Ok(Err(refusal(StatusCode::FORBIDDEN, "local_sign_in_off", "sign in through your organisation's identity provider")));
+    }
+    let Some(p) = pending::load(state, req).await? else {
+        return Ok(Err(refusal(StatusCode::BAD_REQUEST, "expired", "this sign-in has expired; go back to the application and start again")));
+    };
+    if !p.started_in(browser) {
+        return Ok(Err(refusal(StatusCode::FORBIDDEN, "other_browser", "this sign-in was started in another browser")));
+    }
+    if !same(csrf, &p.csrf) {
+        return Ok(Err(refusal(StatusCode::FORBIDDEN, "invalid_csrf", "the request was not sent by this site")));
+    }
+    Ok(Ok(p))
+}
+
+/// Starts a passwordless sign-in for the pending request `req`: `{publicKey}` for
+/// `navigator.credentials.get`, naming no credential.
+pub async fn passwordless_begin(State(state): State<AppState>, browser: BrowserCookie, headers: HeaderMap, Query(q): Query<StepQuery>, Json(body): Json<BeginBody>) -> Result<Response, AppError> {
+    if let Err(refused) = pending_sign_in(&state, &q.req, &browser, csrf_of(&headers, body.csrf.as_deref())).await? {
+        return Ok(refused);
+    }
+    let passkeys = match Passkeys::of(&state) {
+        Ok(p) => p,
+        Err(e) => return mfa_response(e, StatusCode::BAD_REQUEST),
+    };
+    match passkeys.begin_discoverable(&q.req).await {
+        Ok(options) => Ok(json_response(StatusCode::OK, serde_json::to_value(options).map_err(|e| AppError::Internal(e.to_string()))?)),
+        Err(e) => mfa_response(e, StatusCode::BAD_REQUEST),
+    }
+}
+
+/// Checks a passwordless assertion. On success the browser gets a fresh session whose sign-in
+/// proved two factors (the passkey, and the user verification it requires), and the answer is
+/// `{redirect}`: where the authorization resumes.
+pub async fn passwordless_finish(State(state): State<AppState>, ClientIp(ip): ClientIp, UserAgent(user_agent): UserAgent, browser: BrowserCookie, cookie: SessionCookie, headers: HeaderMap, Json(body): Json<SignInFinishBody>) -> Result<Response, AppError> {
+    let mut p = match pending_sign_in(&state, &body.req, &browser, csrf_of(&headers, body.csrf.as_deref())).await? {
+        Ok(p) => p,
+        Err(refused) => return Ok(refused),
+    };
+    let passkeys = match Passkeys::of(&state) {
+        Ok(p) => p,
+        Err(e) => return mfa_response(e, StatusCode::BAD_REQUEST),
+    };
+    // Counted before the check and given back on success, like a password attempt.
+    let limits = &state.config.login;
+    let ip_key = super::login::ip_failure_key(ip);
+    if state.ephemeral.incr(&ip_key, limits.failure_window).await? > limits.max_failures_per_ip {
+        state.metrics.security_event("login_throttled");
+        return Ok(refusal(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many failed sign-in attempts; wait a few minutes"));
+    }
+    let now = state.now();
+    let identified = match passkeys.finish_discoverable(&body.req, &body.credential, Some(&ip.to_string()), now).await {
+        Ok(identified) => identified,
+        Err(e) => {
+            state.metrics.security_event("passkey_login_failed");
+            return mfa_response(e, StatusCode::UNAUTHORIZED);
+        }
+    };
+    state.ephemeral.add(&ip_key, -1, limits.failure_window).await?;
+    state.metrics.security_event("passkey_login_ok");
+    // A fresh session id at every sign-in, as after a password.
+    session::replace_presented(&state, &cookie, &identified.sub).await?;
+    let origin = SessionOrigin { ip: Some(ip), user_agent };
+    let mut fresh = session::create(&state, &identified.sub, &identified.proof.amr, &origin, now).await?;
+    session::prove_second_factor(&state, &mut fresh, &[], now).await?;
+    p.logged_in_at = Some(fresh.session.auth_time);
+    p.factor_proven_at = Some(now);
+    pending::save(&state, &body.req, &p).await?;
+    let mut response = json_response(StatusCode::OK, json!({"redirect": format!("{}?req={}", paths::AUTHORIZE_RESUME, body.req)}));
+    response.headers_mut().insert(header::SET_COOKIE, session::set_cookie(&state, &fresh.secret));
+    Ok(response)
 }

@@ -97,7 +97,7 @@ async fn a_client_with_several_redirect_uris_must_name_one() {
     let server = TestServer::start(Backend::Embedded).await;
     let mut spec = sesame::admin::clients::NewClient::new("Multi");
     spec.redirect_uris = vec!["http://127.0.0.1:9/a".into(), "http://127.0.0.1:9/b".into()];
-    let created = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, 0).await.unwrap();
+    let created = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, "test", 0).await.unwrap();
     let url = server.url(&format!("/authorize?response_type=code&client_id={}&scope=openid", created.client.id));
     let res = Browser::new().get(&url).await;
     assert_eq!(res.status(), 400);

@@ -1,12 +1,10 @@
 //! A real headless Chromium through the real login page: sign in for one client, reach a
 //! second client with no password prompt, sign out, and be asked to sign in again.
 
-use axum::extract::RawQuery;
-use axum::routing::get;
 use fantoccini::Locator;
 use sesame::admin::clients::{self, NewClient};
 
-use crate::support::chromium::{start_browser, wait_for_url};
+use crate::support::chromium::{start_app, start_browser, wait_for_url};
 use crate::support::harness::{Need, Tests};
 use crate::support::sso::{add_user, pkce, PASSWORD};
 use crate::support::{Backend, TestServer};
@@ -14,16 +12,6 @@ use crate::support::{Backend, TestServer};
 pub fn tests(t: &mut Tests) {
     t.each_backend_needing(&[Need::Chromium], "chromium_signs_in_once_reaches_a_second_app_then_signs_out", chromium_signs_in_once_reaches_a_second_app_then_signs_out)
         .test_needing(&[Need::Chromium], "chromium_sets_up_an_authenticator_app_where_a_client_requires_one", chromium_sets_up_an_authenticator_app_where_a_client_requires_one);
-}
-
-/// A stand-in relying party: its callback pages show what they received.
-async fn start_app() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let show = |RawQuery(q): RawQuery| async move { axum::response::Html(format!("<p id=\"received\">{}</p>", q.unwrap_or_default())) };
-    let app = axum::Router::new().route("/one/callback", get(show)).route("/two/callback", get(show)).route("/bye", get(|| async { "signed out" }));
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    base
 }
 
 fn authorize(server: &TestServer, client_id: &str, redirect_uri: &str) -> String {
@@ -55,8 +43,8 @@ async fn chromium_signs_in_once_reaches_a_second_app_then_signs_out(backend: Bac
         spec.grant_types = vec!["authorization_code".into()];
         spec
     };
-    let one = clients::add(server.state.durable.as_ref(), &register("App One", "one", false), 0).await.unwrap().client;
-    let two = clients::add(server.state.durable.as_ref(), &register("App Two", "two", true), 0).await.unwrap().client;
+    let one = clients::add(server.state.durable.as_ref(), &register("App One", "one", false), "test", 0).await.unwrap().client;
+    let two = clients::add(server.state.durable.as_ref(), &register("App Two", "two", true), "test", 0).await.unwrap().client;
 
     // App One: the login page, then the consent page, then the callback with a code.
     browser.goto(&authorize(&server, &one.id, &one.redirect_uris[0])).await.unwrap();
@@ -109,7 +97,7 @@ async fn chromium_sets_up_an_authenticator_app_where_a_client_requires_one() {
     spec.first_party = true;
     spec.require_mfa = true;
     spec.grant_types = vec!["authorization_code".into()];
-    let payroll = clients::add(server.state.durable.as_ref(), &spec, 0).await.unwrap().client;
+    let payroll = clients::add(server.state.durable.as_ref(), &spec, "test", 0).await.unwrap().client;
 
     browser.goto(&authorize(&server, &payroll.id, &payroll.redirect_uris[0])).await.unwrap();
     wait_for_url(&browser, &server.url("/login")).await;

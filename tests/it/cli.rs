@@ -108,6 +108,11 @@ async fn client_commands(backend: Database) {
     assert!(err.contains("not found"));
     let strict = cli.json(&["client", "add", "--name", "Payroll", "--redirect-uri", "https://payroll.example.com/cb", "--require-mfa"], None);
     assert_eq!(strict["require_mfa"], true, "--require-mfa is stored");
+    assert_eq!((strict["require_dpop"].clone(), strict["require_par"].clone()), (serde_json::json!(false), serde_json::json!(false)));
+    let bound = cli.json(&["client", "add", "--name", "Mobile", "--public", "--redirect-uri", "http://127.0.0.1:3000/cb", "--require-dpop", "--require-par"], None);
+    assert_eq!((bound["require_dpop"].clone(), bound["require_par"].clone()), (serde_json::json!(true), serde_json::json!(true)), "--require-dpop and --require-par are stored");
+    let err = cli.fails(&["client", "add", "--name", "Batch2", "--grant-type", "client_credentials", "--require-par"], None, 1);
+    assert!(err.contains("--require-par"), "{err}");
 }
 
 async fn client_validation_and_usage_errors() {

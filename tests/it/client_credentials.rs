@@ -7,6 +7,7 @@ use sesame::store::AuthMethod;
 
 use crate::support::harness::Tests;
 use crate::support::machine::*;
+use crate::support::sso::jwt_claims;
 use crate::support::{http, Backend, TestServer};
 
 pub fn tests(t: &mut Tests) {
@@ -15,12 +16,6 @@ pub fn tests(t: &mut Tests) {
         .each_backend("client_authentication_refusals", client_authentication_refusals)
         .each_backend("private_key_jwt_with_registered_keys", private_key_jwt_with_registered_keys)
         .test("private_key_jwt_with_a_jwks_uri", private_key_jwt_with_a_jwks_uri);
-}
-
-fn decode_claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 fn oauth2_http() -> reqwest::Client {
@@ -36,7 +31,7 @@ async fn the_oauth2_crate_gets_a_jwt_access_token(backend: Backend) {
     let token = client.exchange_client_credentials().add_scope(Scope::new("invoices:read".into())).request_async(&oauth2_http()).await.unwrap();
     assert_eq!(token.scopes().unwrap()[0].as_str(), "invoices:read");
     assert!(token.refresh_token().is_none(), "no refresh token for client_credentials");
-    let claims = decode_claims(token.access_token().secret());
+    let claims = jwt_claims(token.access_token().secret());
     assert_eq!(claims["sub"], m.id.as_str());
     assert_eq!(claims["client_id"], m.id.as_str());
     assert_eq!(claims["aud"], server.base.as_str());
@@ -50,7 +45,7 @@ async fn the_oauth2_crate_gets_a_jwt_access_token(backend: Backend) {
         .set_auth_type(AuthType::RequestBody)
         .set_token_uri(TokenUrl::new(server.url("/token")).unwrap());
     let token = client.exchange_client_credentials().request_async(&oauth2_http()).await.unwrap();
-    assert_eq!(decode_claims(token.access_token().secret())["scope"], "a b", "{backend:?}");
+    assert_eq!(jwt_claims(token.access_token().secret())["scope"], "a b", "{backend:?}");
 }
 
 async fn scopes_resources_and_algorithms() {
@@ -64,14 +59,14 @@ async fn scopes_resources_and_algorithms() {
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert_eq!(res.headers()["pragma"], "no-cache");
     let body: Value = res.json().await.unwrap();
-    assert_eq!(decode_claims(body["access_token"].as_str().unwrap())["aud"], serde_json::json!(["https://api.example.com/", "https://files.example.com/"]));
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["aud"], serde_json::json!(["https://api.example.com/", "https://files.example.com/"]));
 
     for alg in ["ES256", "EdDSA"] {
         let mut spec = sesame::admin::clients::NewClient::new(alg);
         spec.grant_types = vec!["client_credentials".into()];
         spec.scope = Some("x".into());
         spec.access_token_alg = Some(alg.parse().unwrap());
-        let c = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, 0).await.unwrap();
+        let c = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, "test", 0).await.unwrap();
         let res = http().post(server.url("/token")).basic_auth(&c.client.id, c.client_secret.as_ref()).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
         let body: Value = res.json().await.unwrap();
         let header = jsonwebtoken::decode_header(body["access_token"].as_str().unwrap()).unwrap();
@@ -155,5 +150,5 @@ async fn private_key_jwt_with_a_jwks_uri() {
     let res = token_with_assertion(&server, &assertion(&m, &server.url("/token"), 60, "a")).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(decode_claims(body["access_token"].as_str().unwrap())["client_id"], m.id.as_str());
+    assert_eq!(jwt_claims(body["access_token"].as_str().unwrap())["client_id"], m.id.as_str());
 }

@@ -18,7 +18,8 @@ const CLUSTER: &[Need] = &[Need::Postgres, Need::Redis];
 
 pub fn tests(t: &mut Tests) {
     t.test_needing(CLUSTER, "revocation_reaches_another_node_within_a_second", revocation_reaches_another_node_within_a_second)
-        .test_needing(CLUSTER, "a_login_on_one_node_is_a_session_on_another", a_login_on_one_node_is_a_session_on_another);
+        .test_needing(CLUSTER, "a_login_on_one_node_is_a_session_on_another", a_login_on_one_node_is_a_session_on_another)
+        .test_needing(CLUSTER, "a_device_approved_on_one_node_polls_on_another", a_device_approved_on_one_node_polls_on_another);
 }
 
 /// A second node of `a`'s cluster: same configuration (database, key-encryption key), same
@@ -75,4 +76,32 @@ async fn a_login_on_one_node_is_a_session_on_another() {
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
     let res = http().get(a.url("/userinfo")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(res.status(), 401, "a replay on node B did not revoke node A's access token");
+}
+
+/// The device grant across nodes (one clock, which the test moves): the device starts and
+/// polls at node A, the user types the code and approves at node B, and the tokens come from
+/// node A, once.
+async fn a_device_approved_on_one_node_polls_on_another() {
+    use sesame::clock::{Clock, ManualClock};
+
+    use crate::support::device::*;
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let a = TestServer::start_with_clock(Backend::External, clock.clone(), |_| {}).await;
+    let b = TestServer::start_node((*a.state.config).clone(), clock.clone(), None, Some(a.redis_prefix.clone())).await;
+    let sub = add_user(&a, "alice").await;
+    let tool = add_device_client(&a, "Deploy CLI", ClientOptions::default()).await;
+    let started = start(&a, &tool, "openid email").await;
+    let device_code = started["device_code"].as_str().unwrap();
+    poll_expecting(&a, &tool, device_code, "authorization_pending").await;
+    let (_, done) = answer(&Browser::new(), &b, started["user_code"].as_str().unwrap(), "alice", "allow").await;
+    assert!(done.contains("Device connected"), "{done}");
+    // Node B knows node A's last poll: polling there at once is too fast (the interval is now 10 s).
+    poll_expecting(&b, &tool, device_code, "slow_down").await;
+    clock.advance(10);
+    let (status, tokens) = poll(&a, &tool, device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(id_claims(&tokens)["sub"], sub.as_str());
+    clock.advance(10);
+    let (status, again) = poll(&b, &tool, device_code).await;
+    assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")), "redeemed at node A, spent at node B: {again}");
 }

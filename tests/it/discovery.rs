@@ -19,6 +19,9 @@ async fn discovery_jwks_health_and_metrics_answer(backend: Backend) {
         assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
         assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["device_authorization_endpoint"], server.url("/device_authorization"));
+        let grants = doc["grant_types_supported"].as_array().unwrap();
+        assert!(grants.iter().any(|g| g == "urn:ietf:params:oauth:grant-type:device_code"), "{grants:?}");
         for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "end_session_endpoint"] {
             assert!(doc[endpoint].as_str().unwrap().starts_with(&server.base), "{endpoint}");
         }

@@ -28,6 +28,8 @@ use crate::support::{http, test_config, Backend, TestDatabase, TestServer};
 
 pub fn tests(t: &mut Tests) {
     t.each_backend_needing(&[Need::Python, Need::Chromium], "fastapi_app_signs_in_with_sso_refresh_and_logout", fastapi_app_signs_in_with_sso_refresh_and_logout)
+        .each_backend_needing(&[Need::Python, Need::Chromium, Need::Node], "two_fastapi_apps_sign_in_through_the_upstream_and_one_sign_out_ends_both", two_fastapi_apps_sign_in_through_the_upstream_and_one_sign_out_ends_both)
+        .test_needing(&[Need::Python], "fastapi_app_accepts_only_sesames_fresh_logout_tokens_once", fastapi_app_accepts_only_sesames_fresh_logout_tokens_once)
         .test_needing(&[Need::Python], "resource_server_accepts_tokens_and_keys_and_refuses_the_rest", resource_server_accepts_tokens_and_keys_and_refuses_the_rest)
         .test_needing(&[Need::Python], "resource_server_survives_a_key_rotation", resource_server_survives_a_key_rotation);
 }
@@ -113,29 +115,50 @@ async fn uvicorn(python: &str, example: &str, socket: std::net::TcpListener, url
 }
 
 async fn web_app(server: &TestServer, python: &str, name: &str) -> (Uvicorn, String) {
+    let (app, url, _) = web_app_of(server, python, name).await;
+    (app, url)
+}
+
+/// The FastAPI example registered as client `name`: the process, its URL and its client id.
+async fn web_app_of(server: &TestServer, python: &str, name: &str) -> (Uvicorn, String, String) {
     let (socket, url) = example_socket();
     let port = socket.local_addr().unwrap().port();
     let mut spec = NewClient::new(name);
     spec.redirect_uris = vec![format!("{url}/callback")];
     spec.post_logout_redirect_uris = vec![format!("{url}/")];
+    spec.backchannel_logout_uri = Some(format!("{url}/backchannel-logout"));
     spec.first_party = true;
-    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
     let mut env = vec![
         ("SESAME_ISSUER", server.base.clone()),
         ("APP_URL", url.clone()),
         ("APP_NAME", name.to_string()),
         ("SESSION_COOKIE", format!("session_{port}")),
-        ("CLIENT_ID", created.client.id),
+        ("CLIENT_ID", created.client.id.clone()),
         ("CLIENT_SECRET", created.client_secret.unwrap()),
     ];
     if let Some(redis) = &server.state.config.redis_url {
         env.push(("REDIS_URL", redis.clone()));
     }
-    (uvicorn(python, "fastapi-app", socket, &url, &env).await, url)
+    (uvicorn(python, "fastapi-app", socket, &url, &env).await, url, created.client.id)
 }
 
 async fn text(browser: &fantoccini::Client, css: &str) -> String {
     browser.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+}
+
+/// Waits (at most 15 s) until the app at `app` shows its visitor signed out.
+pub(crate) async fn signed_out_by_back_channel(browser: &fantoccini::Client, app: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        browser.goto(&format!("{app}/")).await.unwrap();
+        let status = text(browser, "#status").await;
+        if status.contains("Not signed in") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the app at {app} still says: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn fastapi_app_signs_in_with_sso_refresh_and_logout(backend: Backend) {
@@ -168,10 +191,70 @@ async fn fastapi_app_signs_in_with_sso_refresh_and_logout(backend: Backend) {
     browser.goto(&format!("{one}/logout")).await.unwrap();
     wait_for_url(&browser, &format!("{one}/")).await;
     assert!(text(&browser, "#status").await.contains("Not signed in"));
+    // The second app never saw the sign-out: sesame's logout token ends its session.
+    signed_out_by_back_channel(&browser, &two).await;
     browser.goto(&format!("{two}/login")).await.unwrap();
     wait_for_url(&browser, &server.url("/login")).await;
     assert!(browser.find(Locator::Css("input[name=password]")).await.is_ok(), "signed out of sesame too");
     browser.close().await.unwrap();
+}
+
+/// The whole door: a person of the company's identity provider (node-oidc-provider) signs in to
+/// two applications (the FastAPI example, twice) with one upstream sign-in, signs out of one,
+/// and sesame's back-channel logout ends the other's session too.
+async fn two_fastapi_apps_sign_in_through_the_upstream_and_one_sign_out_ends_both(backend: Backend) {
+    use crate::support::node_upstream::{sesame_behind, sign_in_upstream, NodeUpstream};
+    let python = python();
+    let mut node = NodeUpstream::start();
+    let server = sesame_behind(&mut node, backend).await;
+    let (_one, one) = web_app(&server, &python, "Wiki").await;
+    let (_two, two) = web_app(&server, &python, "Chat").await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, browser) = start_browser(profile.path()).await;
+
+    browser.goto(&format!("{one}/login")).await.unwrap();
+    wait_for_url(&browser, &server.url("/login")).await;
+    sign_in_upstream(&browser, &node, "ada").await;
+    wait_for_url(&browser, &format!("{one}/")).await;
+    assert_eq!(text(&browser, "#user").await, "ada");
+    browser.goto(&format!("{two}/login")).await.unwrap();
+    wait_for_url(&browser, &format!("{two}/")).await;
+    assert_eq!(text(&browser, "#user").await, "ada", "{backend:?}: one upstream sign-in serves the second app");
+
+    browser.goto(&format!("{one}/logout")).await.unwrap();
+    wait_for_url(&browser, &format!("{one}/")).await;
+    assert!(text(&browser, "#status").await.contains("Not signed in"));
+    signed_out_by_back_channel(&browser, &two).await;
+    browser.close().await.unwrap();
+    server.stop().await;
+}
+
+/// The example's back-channel logout endpoint takes a logout token signed by sesame for this
+/// client, once; it refuses a replay, another client's, an expired one, one signed by a stranger
+/// and an ID token posing as one.
+async fn fastapi_app_accepts_only_sesames_fresh_logout_tokens_once() {
+    use sesame::logout::token::{self, LogoutTokenClaims};
+    use sesame::tokens::access::Issuer;
+    let python = python();
+    let server = TestServer::start(Backend::Embedded).await;
+    let (_app, url, client_id) = web_app_of(&server, &python, "Wiki").await;
+    let post = |logout_token: String| {
+        let url = format!("{url}/backchannel-logout");
+        async move { http().post(url).form(&[("logout_token", logout_token)]).send().await.unwrap().status().as_u16() }
+    };
+    let now = server.state.now();
+    let good = token::sign(Issuer::of(&server.state), &client_id, "user-1", "sid-1", now).unwrap();
+    assert_eq!(post(good.clone()).await, 200, "sesame's logout token for this client");
+    assert_eq!(post(good).await, 400, "a replayed logout token");
+    assert_eq!(post(token::sign(Issuer::of(&server.state), "another-client", "user-1", "sid-1", now).unwrap()).await, 400, "another client's");
+    assert_eq!(post(token::sign(Issuer::of(&server.state), &client_id, "user-1", "sid-1", now - 3600).unwrap()).await, 400, "expired");
+    let (stranger, _) = crate::support::machine::client_key("RS256");
+    let claims = LogoutTokenClaims::new(&server.base, &client_id, "user-1", "sid-1", now);
+    assert_eq!(post(sesame::crypto::jwt::sign(&stranger, token::TYP, &claims).unwrap()).await, 400, "signed by a stranger");
+    let ours = server.state.keys.signer(server.state.config.tokens.id_token_alg).unwrap();
+    let id_token_like = LogoutTokenClaims { events: json!({}), ..LogoutTokenClaims::new(&server.base, &client_id, "user-1", "sid-1", now) };
+    assert_eq!(post(sesame::crypto::jwt::sign(&ours, "JWT", &id_token_like).unwrap()).await, 400, "no logout event");
+    server.stop().await;
 }
 
 async fn resource_server(server: &TestServer, python: &str, jwks_cache_seconds: &str) -> (Uvicorn, String) {

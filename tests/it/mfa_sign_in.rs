@@ -2,7 +2,6 @@
 //! recovery code (once) after the password; enrolment first when a factor is required and the
 //! user has none; `acr_values` and `max_age` ask for it; ID tokens say what was proven.
 
-use base64::Engine;
 use serde_json::Value;
 use sesame::clock::{Clock, SystemClock};
 use sesame::mfa::{totp, Mfa};
@@ -21,11 +20,6 @@ pub fn tests(t: &mut Tests) {
         .each_backend("a_client_that_requires_mfa_gets_it_while_others_keep_the_password_session", a_client_that_requires_mfa_gets_it_while_others_keep_the_password_session);
 }
 
-fn id_claims(tokens: &Value) -> Value {
-    let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 /// Provisions a confirmed authenticator app for `username`; returns its secret's bytes and the
 /// recovery codes.
 async fn with_app(server: &TestServer, username: &str) -> (Vec<u8>, Vec<String>) {
@@ -36,15 +30,6 @@ async fn with_app(server: &TestServer, username: &str) -> (Vec<u8>, Vec<String>)
 
 fn base32_decode(text: &str) -> Vec<u8> {
     totp_rs::Secret::try_from_base32(text).unwrap().as_bytes().to_vec()
-}
-
-/// Posts `code` on the second-factor page at `url`; returns the response.
-async fn enter_code(browser: &Browser, server: &TestServer, url: &str, code: &str) -> reqwest::Response {
-    let page = browser.get(url).await;
-    assert_eq!(page.status(), 200, "{url}");
-    let page = page.text().await.unwrap();
-    assert!(page.contains("name=\"code\""), "a form with input `code`");
-    browser.post_form(&server.url("/login/factor"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("code", code)]).await
 }
 
 async fn tokens_after(browser: &Browser, server: &TestServer, app: &TestClient, p: &Pkce, next: reqwest::Response) -> Value {
@@ -176,7 +161,7 @@ async fn a_client_that_requires_mfa_gets_it_while_others_keep_the_password_sessi
     spec.redirect_uris = vec!["http://127.0.0.1:9/payroll/callback".into()];
     spec.first_party = true;
     spec.require_mfa = true;
-    let created = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = sesame::admin::clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
     let payroll = TestClient { id: created.client.id, secret: created.client_secret, redirect_uri: spec.redirect_uris[0].clone() };
 
     let browser = Browser::new();

@@ -24,7 +24,7 @@ async fn openidconnect_crate_relying_party(backend: Backend) {
     add_user(&server, "alice").await;
     let mut spec = NewClient::new("Rust RP");
     spec.redirect_uris = vec!["http://127.0.0.1:9/rp/callback".into()];
-    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
 
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http()).await.expect("discovery");
     let client = CoreClient::from_provider_metadata(metadata, ClientId::new(created.client.id.clone()), Some(ClientSecret::new(created.client_secret.clone().unwrap())))

@@ -5,7 +5,6 @@
 //! wrong origin, a cloned authenticator's counter, a password-only session of a user with a
 //! factor). The server's issuer is on `localhost`: WebAuthn needs a domain.
 
-use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sesame::oauth::acr::ACR_MFA;
@@ -33,11 +32,6 @@ async fn start(backend: Backend) -> TestServer {
 
 fn origin(server: &TestServer) -> Url {
     Url::parse(&server.base).unwrap()
-}
-
-fn id_claims(tokens: &Value) -> Value {
-    let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 async fn post_json(browser: &Browser, url: &str, csrf: Option<&str>, body: &Value) -> reqwest::Response {

@@ -111,7 +111,7 @@ async fn refresh_tokens_are_bound_to_their_client() {
     let s = signed_in_with_refresh(&server).await;
     let mut spec = NewClient::new("Other");
     spec.redirect_uris = vec!["http://127.0.0.1:9/o".into()];
-    let other = clients::add(server.state.durable.as_ref(), &spec, 0).await.unwrap();
+    let other = clients::add(server.state.durable.as_ref(), &spec, "test", 0).await.unwrap();
     let other = TestClient { id: other.client.id, secret: other.client_secret, redirect_uri: String::new() };
     assert_eq!(error_code(refresh(&server, &other, &s.refresh, None).await).await.1, "invalid_grant");
     assert_eq!(introspect(&server, &other, &s.refresh).await, serde_json::json!({"active": false}), "described only to its holder");

@@ -6,7 +6,7 @@ use sesame::crypto::alg::SigningAlg;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sesame::store::{ApiKey, AuditEvent, AuthMethod, Client, Durable, RefreshFamily, RefreshToken, StoreError, StoredSigningKey, User};
+use sesame::store::{ApiKey, AuditEvent, AuthMethod, Client, Durable, RefreshFamily, RefreshToken, StoreError, StoredSigningKey, SsoSession, UpstreamLink, User};
 use tokio::sync::Barrier;
 
 use crate::support::harness::{Database, EphemeralKind, Tests};
@@ -23,7 +23,10 @@ pub fn tests(t: &mut Tests) {
         .each_database("durable_refresh_tokens", durable_refresh_tokens)
         .each_database("durable_api_keys", durable_api_keys)
         .each_database("durable_consents", durable_consents)
-        .each_database("durable_audit", durable_audit);
+        .each_database("durable_audit", durable_audit)
+        .each_database("durable_upstream_identities", durable_upstream_identities)
+        .each_database("durable_sso_sessions", durable_sso_sessions)
+        .each_database("ending_an_sso_session_revokes_its_grants_once", ending_an_sso_session_revokes_its_grants_once);
 }
 
 // ---- Ephemeral ----
@@ -202,15 +205,21 @@ fn client(id: &str) -> Client {
         access_token_ttl: Some(300),
         created_at: 1_700_000_000,
         require_mfa: false,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        tls_client_auth_subject_dn: None,
+        tls_client_auth_san_dns: None,
+        require_dpop: false,
+        require_par: false,
     }
 }
 
 async fn durable_clients(database: Database) {
     let (_db, store) = store_for(database).await;
     let c = client("c1");
-    store.insert_client(&c).await.unwrap();
+    store.insert_client(&c, &audit_event("client.add", "c1")).await.unwrap();
     assert_eq!(store.client("c1").await.unwrap(), Some(c.clone()), "{database:?}: round trip");
-    assert!(is_conflict(store.insert_client(&c).await), "{database:?}: a second client with one id");
+    assert!(is_conflict(store.insert_client(&c, &audit_event("client.add", "c1")).await), "{database:?}: a second client with one id");
     assert_eq!(store.client("nope").await.unwrap(), None);
     let mut public = client("c2");
     public.secret_hash = None;
@@ -221,16 +230,21 @@ async fn durable_clients(database: Database) {
     public.jwks = Some("{\"keys\":[]}".into());
     public.post_logout_redirect_uris = vec!["https://app.example.com/bye".into()];
     public.first_party = false;
-    store.insert_client(&public).await.unwrap();
+    store.insert_client(&public, &audit_event("client.add", "c2")).await.unwrap();
     assert_eq!(store.clients().await.unwrap().len(), 2);
     assert_eq!(store.client("c2").await.unwrap(), Some(public));
-    assert!(store.set_client_secret_hash("c1", &[9; 32]).await.unwrap());
+    assert!(store.set_client_secret_hash("c1", &[9; 32], &audit_event("client.rotate_secret", "c1")).await.unwrap());
     assert_eq!(store.client("c1").await.unwrap().unwrap().secret_hash, Some(vec![9; 32]));
-    assert!(!store.set_client_secret_hash("nope", &[9; 32]).await.unwrap());
-    assert!(store.delete_client("c1").await.unwrap());
-    assert!(!store.delete_client("c1").await.unwrap());
+    assert!(!store.set_client_secret_hash("nope", &[9; 32], &audit_event("client.rotate_secret", "nope")).await.unwrap());
+    assert!(store.delete_client("c1", &audit_event("client.remove", "c1")).await.unwrap());
+    assert!(!store.delete_client("c1", &audit_event("client.remove", "c1")).await.unwrap());
     assert_eq!(store.client("c1").await.unwrap(), None);
     assert_eq!(store.clients().await.unwrap().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["c2"]);
+    // Each change commits with its event; a refused one (the duplicate, the missing client, the
+    // second removal) records nothing.
+    let kinds = |events: Vec<AuditEvent>| events.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+    assert_eq!(kinds(store.recent_audit(Some("c1"), 10).await.unwrap()), vec!["client.add", "client.rotate_secret", "client.remove"], "{database:?}");
+    assert!(store.recent_audit(Some("nope"), 10).await.unwrap().is_empty(), "{database:?}");
 }
 
 async fn durable_users(database: Database) {
@@ -311,7 +325,7 @@ async fn durable_signing_keys(database: Database) {
 }
 
 pub(crate) fn family(id: &str) -> RefreshFamily {
-    RefreshFamily { id: id.into(), client_id: "c1".into(), sub: "s1".into(), created_at: 100, absolute_expires_at: 10_000 }
+    RefreshFamily { id: id.into(), client_id: "c1".into(), sub: "s1".into(), created_at: 100, absolute_expires_at: 10_000, dpop_jkt: None }
 }
 
 pub(crate) fn refresh_token(hash: u8, family: &str) -> RefreshToken {
@@ -328,6 +342,7 @@ pub(crate) fn refresh_token(hash: u8, family: &str) -> RefreshToken {
         absolute_expires_at: 10_000,
         used_at: None,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -564,4 +579,200 @@ async fn durable_audit(database: Database) {
 /// The denial of the tokens bought with API key `id`, revoked at `now`.
 fn key_tokens(id: &str, now: i64) -> sesame::store::Denial {
     sesame::tokens::deny_list::client_denial(id, std::time::Duration::from_secs(300), now)
+}
+
+async fn durable_upstream_identities(database: Database) {
+    let (_db, store) = store_for(database).await;
+    let user = |sub: &str, username: &str, email: Option<&str>| User {
+        sub: sub.into(),
+        username: username.into(),
+        password_hash: "!upstream".into(),
+        email: email.map(str::to_string),
+        name: None,
+        disabled: false,
+        created_at: 1,
+    };
+    let link = |subject: &str, sub: &str| UpstreamLink { provider_id: "corp".into(), upstream_subject: subject.into(), sub: sub.into(), created_at: 10, last_sign_in_at: 10 };
+    let audit = |kind: &str| AuditEvent { id: 0, at: 10, kind: kind.into(), subject: "x".into(), caller: None, result: "ok".into(), reason: None, details: serde_json::json!({}) };
+    assert_eq!(store.upstream_link("corp", "u-1").await.unwrap(), None);
+
+    // A first sign-in creates the user and the link together, with the audit event.
+    let ada = user("s-ada", "ada", Some("Ada@Corp.Example"));
+    store.insert_upstream_link(&link("u-1", "s-ada"), Some(&ada), &audit("upstream.user.create")).await.unwrap();
+    assert_eq!(store.upstream_link("corp", "u-1").await.unwrap(), Some(link("u-1", "s-ada")));
+    assert_eq!(store.user("s-ada").await.unwrap(), Some(ada.clone()));
+    assert_eq!(store.upstream_link("other", "u-1").await.unwrap(), None, "{database:?}: the link is per provider");
+    assert_eq!(store.recent_audit(Some("x"), 10).await.unwrap().len(), 1);
+
+    // Nothing is written when any part conflicts: a taken username, a linked identity, a second
+    // identity of the same provider for one user.
+    let taken = user("s-other", "ada", None);
+    assert!(is_conflict(store.insert_upstream_link(&link("u-2", "s-other"), Some(&taken), &audit("a")).await), "{database:?}: username taken");
+    assert_eq!(store.user("s-other").await.unwrap(), None, "{database:?}: no user without its link");
+    assert_eq!(store.upstream_link("corp", "u-2").await.unwrap(), None);
+    let bob = user("s-bob", "bob", Some("bob@corp.example"));
+    store.insert_user(&bob).await.unwrap();
+    assert!(is_conflict(store.insert_upstream_link(&link("u-1", "s-bob"), None, &audit("a")).await), "{database:?}: identity linked already");
+    assert!(is_conflict(store.insert_upstream_link(&link("u-3", "s-ada"), None, &audit("a")).await), "{database:?}: one identity per provider per user");
+    store.insert_upstream_link(&UpstreamLink { provider_id: "partner".into(), ..link("u-3", "s-ada") }, None, &audit("a")).await.unwrap();
+    assert_eq!(store.recent_audit(Some("x"), 10).await.unwrap().len(), 2, "{database:?}: refused writes left no audit event");
+
+    // Emails are found case-insensitively.
+    let found = store.users_by_email("ada@corp.example").await.unwrap();
+    assert_eq!(found.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["ada"]);
+    store.insert_user(&user("s-ada2", "ada2", Some("ADA@corp.example"))).await.unwrap();
+    assert_eq!(store.users_by_email("ada@corp.example").await.unwrap().len(), 2);
+    assert!(store.users_by_email("nobody@corp.example").await.unwrap().is_empty());
+
+    // Each sign-in replaces the groups.
+    assert!(store.user_groups("s-ada").await.unwrap().is_empty());
+    store.record_upstream_sign_in(&link("u-1", "s-ada"), &["eng".into(), "admins".into()], 20).await.unwrap();
+    assert_eq!(store.user_groups("s-ada").await.unwrap(), ["eng", "admins"]);
+    assert_eq!(store.upstream_link("corp", "u-1").await.unwrap().unwrap().last_sign_in_at, 20);
+    store.record_upstream_sign_in(&link("u-1", "s-ada"), &[], 30).await.unwrap();
+    assert!(store.user_groups("s-ada").await.unwrap().is_empty(), "{database:?}: groups left upstream are gone");
+}
+
+// ---- SSO session registry ----
+
+fn user(sub: &str, username: &str) -> User {
+    User { sub: sub.into(), username: username.into(), password_hash: "$argon2id$x".into(), email: None, name: None, disabled: false, created_at: 5 }
+}
+
+fn sso_session(sid: &str, sub: &str, created_at: i64, expires_at: i64) -> SsoSession {
+    SsoSession {
+        sid: sid.into(),
+        sub: sub.into(),
+        key_hash: format!("hash-of-{sid}"),
+        created_at,
+        auth_time: created_at,
+        factor_proven_at: None,
+        amr: vec!["pwd".into()],
+        last_seen_at: created_at,
+        expires_at,
+        absolute_expires_at: created_at + 86_400,
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("Mozilla/5.0 (test)".into()),
+        ended_at: None,
+        end_reason: None,
+    }
+}
+
+/// Two users, clients c1 and c2, and alice's sessions: `sa` and `sb` live, `sx` expired at 150.
+async fn registry_with_sessions(store: &dyn Durable) {
+    store.insert_user(&user("s1", "alice")).await.unwrap();
+    store.insert_user(&user("s2", "bob")).await.unwrap();
+    store.insert_client(&client("c1"), &audit_event("client.add", "c1")).await.unwrap();
+    store.insert_client(&client("c2"), &audit_event("client.add", "c2")).await.unwrap();
+    for s in [sso_session("sa", "s1", 100, 5_000), sso_session("sb", "s1", 110, 5_000), sso_session("sx", "s1", 90, 150), sso_session("so", "s2", 120, 5_000)] {
+        store.insert_sso_session(&s).await.unwrap();
+    }
+}
+
+async fn durable_sso_sessions(database: Database) {
+    let (_db, store) = store_for(database).await;
+    registry_with_sessions(store.as_ref()).await;
+    assert_eq!(store.sso_session("sa").await.unwrap(), Some(sso_session("sa", "s1", 100, 5_000)), "{database:?}: round trip");
+    assert_eq!(store.sso_session("nope").await.unwrap(), None);
+    assert!(is_conflict(store.insert_sso_session(&sso_session("sa", "s1", 100, 5_000)).await), "{database:?}: one sid twice");
+
+    // A client is recorded once, however many codes it gets; the first time is kept.
+    store.record_sso_session_client("sa", "c2", 200).await.unwrap();
+    store.record_sso_session_client("sa", "c1", 210).await.unwrap();
+    store.record_sso_session_client("sa", "c2", 220).await.unwrap();
+    store.record_sso_session_client("so", "c1", 230).await.unwrap();
+
+    let live = store.live_sso_sessions(Some("s1"), 200).await.unwrap();
+    let sids: Vec<&str> = live.iter().map(|l| l.session.sid.as_str()).collect();
+    assert_eq!(sids, vec!["sb", "sa"], "{database:?}: alice's live sessions, newest first, not the expired one");
+    assert_eq!(live[1].clients, vec!["c2".to_string(), "c1".to_string()], "{database:?}: first client first, each once");
+    assert!(live[0].clients.is_empty());
+    let everyone = store.live_sso_sessions(None, 200).await.unwrap();
+    let sids: Vec<&str> = everyone.iter().map(|l| l.session.sid.as_str()).collect();
+    assert_eq!(sids, vec!["so", "sb", "sa"], "{database:?}");
+    assert_eq!(everyone[0].clients, vec!["c1".to_string()]);
+
+    // Touching moves the idle expiry; a second factor updates amr.
+    assert!(store.touch_sso_session("sa", 300, 6_000).await.unwrap());
+    let row = store.sso_session("sa").await.unwrap().unwrap();
+    assert_eq!((row.last_seen_at, row.expires_at), (300, 6_000), "{database:?}");
+    let amr = vec!["pwd".to_string(), "otp".to_string(), "mfa".to_string()];
+    assert!(store.record_sso_session_factor("sa", &amr, 310, 6_100).await.unwrap());
+    let row = store.sso_session("sa").await.unwrap().unwrap();
+    assert_eq!((row.amr, row.factor_proven_at, row.expires_at), (amr.clone(), Some(310), 6_100), "{database:?}");
+    assert!(!store.touch_sso_session("nope", 300, 6_000).await.unwrap(), "{database:?}: an unknown session is not touched");
+
+    // Ended: not live any more, never touched again; listed no more.
+    let ended = store.end_sso_session("sb", "admin", false, 400, &audit_event("session.end", "s1")).await.unwrap().expect("ended");
+    assert_eq!((ended.session.ended_at, ended.session.end_reason.as_deref(), ended.session.expires_at), (Some(400), Some("admin"), 400), "{database:?}");
+    assert!(store.end_sso_session("sb", "admin", false, 410, &audit_event("session.end", "s1")).await.unwrap().is_none(), "{database:?}: ended twice");
+    assert!(store.end_sso_session("nope", "admin", false, 410, &audit_event("session.end", "s1")).await.unwrap().is_none());
+    assert!(!store.touch_sso_session("sb", 500, 7_000).await.unwrap(), "{database:?}: an ended session was touched");
+    assert!(!store.record_sso_session_factor("sb", &amr, 500, 7_000).await.unwrap());
+    assert_eq!(store.sso_session("sb").await.unwrap().unwrap().expires_at, 400);
+    let sids: Vec<String> = store.live_sso_sessions(Some("s1"), 450).await.unwrap().into_iter().map(|l| l.session.sid).collect();
+    assert_eq!(sids, vec!["sa".to_string()], "{database:?}");
+    assert_eq!(store.recent_audit(Some("s1"), 10).await.unwrap().len(), 1, "{database:?}: one audit event, with the one end");
+
+    // Pruning takes what ended or expired before the cut-off, at most `limit` at a time, with
+    // its clients; live sessions stay.
+    assert_eq!(store.prune_sso_sessions(450, 1).await.unwrap(), 1, "{database:?}: the oldest first");
+    assert_eq!(store.sso_session("sx").await.unwrap(), None, "{database:?}: expired at 150");
+    assert_eq!(store.prune_sso_sessions(450, 100).await.unwrap(), 1, "{database:?}: then the one ended at 400");
+    assert_eq!(store.sso_session("sb").await.unwrap(), None);
+    assert_eq!(store.prune_sso_sessions(450, 100).await.unwrap(), 0);
+    store.end_sso_session("so", "admin", false, 500, &audit_event("session.end", "s2")).await.unwrap().unwrap();
+    assert_eq!(store.prune_sso_sessions(600, 100).await.unwrap(), 1);
+    assert_eq!(store.live_sso_sessions(None, 600).await.unwrap().len(), 1, "{database:?}: only sa is left");
+    // The pruned session's clients went with it: a session of the same id starts with none.
+    store.insert_sso_session(&sso_session("so", "s2", 700, 9_000)).await.unwrap();
+    assert!(store.live_sso_sessions(Some("s2"), 700).await.unwrap()[0].clients.is_empty(), "{database:?}");
+}
+
+/// A refresh token of family `family` issued in session `sid`.
+fn token_in(hash: u8, family: &str, sid: &str) -> RefreshToken {
+    RefreshToken { sid: Some(sid.into()), ..refresh_token(hash, family) }
+}
+
+async fn ending_an_sso_session_revokes_its_grants_once(database: Database) {
+    let (_db, store) = store_for(database).await;
+    registry_with_sessions(store.as_ref()).await;
+    store.record_sso_session_client("sa", "c1", 200).await.unwrap();
+    // Two families issued in sa (one rotated once), one in sb.
+    store.start_refresh_family(&family("f1"), &token_in(1, "f1", "sa"), "jti-1", 9_000).await.unwrap();
+    assert!(store.rotate_refresh_token(&[1; 32], 210, &token_in(2, "f1", "sa"), "jti-2", 9_000).await.unwrap());
+    store.start_refresh_family(&family("f2"), &token_in(3, "f2", "sa"), "jti-3", 250).await.unwrap();
+    store.start_refresh_family(&family("f3"), &token_in(4, "f3", "sb"), "jti-4", 9_000).await.unwrap();
+
+    // Of concurrent ends, exactly one ends the session and revokes its grants.
+    let barrier = Arc::new(Barrier::new(6));
+    let callers: Vec<_> = (0..6)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.end_sso_session("sa", "logout", true, 300, &audit_event("session.end", "s1")).await.unwrap()
+            })
+        })
+        .collect();
+    let mut ends = Vec::new();
+    for c in callers {
+        ends.extend(c.await.unwrap());
+    }
+    assert_eq!(ends.len(), 1, "{database:?}: {} callers ended one session", ends.len());
+    let ended = ends.remove(0);
+    assert_eq!(ended.clients, vec!["c1".to_string()], "{database:?}");
+    assert_eq!(ended.revoked_families, vec!["f1".to_string(), "f2".to_string()], "{database:?}");
+    assert_eq!(ended.access_tokens, vec![("jti-1".to_string(), 9_000), ("jti-2".to_string(), 9_000)], "{database:?}: the unexpired access tokens of its families");
+    for hash in [1u8, 2, 3] {
+        assert_eq!(store.refresh_token(&[hash; 32]).await.unwrap().unwrap().revoked_at, Some(300), "{database:?}: token {hash}");
+    }
+    assert!(!store.rotate_refresh_token(&[2; 32], 310, &token_in(5, "f1", "sa"), "jti-5", 9_000).await.unwrap(), "{database:?}: a revoked grant rotated");
+    assert_eq!(store.refresh_token(&[4; 32]).await.unwrap().unwrap().revoked_at, None, "{database:?}: another session's grant");
+    assert_eq!(store.recent_audit(Some("s1"), 10).await.unwrap().len(), 1, "{database:?}: one audit event for one end");
+
+    // Without revoking grants (a re-authentication), the grants stay.
+    let kept = store.end_sso_session("sb", "reauthenticated", false, 320, &audit_event("session.end", "s1")).await.unwrap().unwrap();
+    assert!(kept.revoked_families.is_empty() && kept.access_tokens.is_empty(), "{database:?}");
+    assert_eq!(store.refresh_token(&[4; 32]).await.unwrap().unwrap().revoked_at, None, "{database:?}");
 }

@@ -84,6 +84,15 @@ pub fn verifier_matches(challenge: &str, verifier: &str) -> bool {
     well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
+/// `dpop_jkt` (RFC 9449 §10): a JWK thumbprint, base64url SHA-256 (43 characters).
+pub fn dpop_jkt(value: Option<&str>) -> Result<Option<String>, OAuthError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => Ok(Some(v.to_string())),
+        Some(_) => Err(OAuthError::invalid_request("dpop_jkt must be a base64url SHA-256 JWK thumbprint")),
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Prompt {
     pub none: bool,
@@ -151,6 +160,12 @@ mod tests {
             access_token_ttl: None,
             created_at: 0,
             require_mfa: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            tls_client_auth_subject_dn: None,
+            tls_client_auth_san_dns: None,
+            require_dpop: false,
+            require_par: false,
         }
     }
 

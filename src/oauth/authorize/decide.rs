@@ -117,6 +117,9 @@ mod tests {
             browser: String::new(),
             acr_values: None,
             factor_proven_at: None,
+            idp_hint: None,
+            dpop_jkt: None,
+            device: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::error::{AppError, ErrorCode, OAuthError, PageError};
 use crate::tokens::code::{self, AuthorizationCode};
 use crate::oauth::form::parse_unique;
 use crate::clock::UnixTime;
-use crate::oauth::{acr, authority};
+use crate::oauth::{acr, authority, par};
 use crate::paths;
 use crate::tokens::grant::Grant;
 use crate::state::AppState;
@@ -62,6 +62,14 @@ async fn start(state: &AppState, cookie: &SessionCookie, browser: &BrowserCookie
     let Some(client) = state.client(client_id).await? else {
         return Ok(error_page("Unknown application", "The application that sent you here is not registered."));
     };
+    // A pushed request (RFC 9126 §4): what was pushed is the whole request; nothing in the
+    // query overrides it. Before its redirect URI is known, a refusal is a page.
+    if let Some(request_uri) = get("request_uri") {
+        return match par::take(state, &client, request_uri).await? {
+            Ok(pending) => proceed(state, cookie, browser, &client, None, pending, now).await,
+            Err(_) => Ok(error_page("Invalid request", "This sign-in link is invalid, expired or already used. Go back to the application and sign in again.")),
+        };
+    }
     let redirect_uri = match checks::redirect_uri(&client, get("redirect_uri")) {
         Ok(uri) => uri.to_string(),
         Err(why) => return Ok(error_page("Invalid redirect", why)),
@@ -76,13 +84,18 @@ async fn start(state: &AppState, cookie: &SessionCookie, browser: &BrowserCookie
         state.metrics.security_event("authorize_parameter_too_long");
         return Ok(respond::error(&reply, &OAuthError::invalid_request(format!("`{name}` is too long"))));
     }
+    if state.config.par.required || client.require_par {
+        return Ok(respond::error(&reply, &OAuthError::invalid_request("authorization requests must be pushed first (PAR, RFC 9126)")));
+    }
     match validate(&client, &params, &redirect_uri, now) {
         Ok(pending) => proceed(state, cookie, browser, &client, None, pending, now).await,
         Err(err) => Ok(respond::error(&reply, &err)),
     }
 }
 
-fn validate(client: &Client, params: &HashMap<String, String>, redirect_uri: &str, now: UnixTime) -> Result<PendingAuthorization, OAuthError> {
+/// The checks of an authorization request once its client and redirect URI are proven: also
+/// what a pushed request (PAR) must pass.
+pub fn validate(client: &Client, params: &HashMap<String, String>, redirect_uri: &str, now: UnixTime) -> Result<PendingAuthorization, OAuthError> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if get("request").is_some() {
         return Err(OAuthError::new(ErrorCode::RequestNotSupported, "request objects are not supported"));
@@ -122,7 +135,16 @@ fn validate(client: &Client, params: &HashMap<String, String>, redirect_uri: &st
         browser: String::new(),
         acr_values: get("acr_values").map(str::to_string),
         factor_proven_at: None,
+        idp_hint: get("idp").map(str::to_string),
+        dpop_jkt: checks::dpop_jkt(get("dpop_jkt"))?,
+        device: None,
     })
+}
+
+/// Starts the sign-in and consent of a device authorization (RFC 8628) for the browser at the
+/// verification page: the same steps as an authorization request, ending in an approval.
+pub async fn start_device(state: &AppState, cookie: &SessionCookie, browser: &BrowserCookie, client: &Client, pending: PendingAuthorization) -> Result<Response, AppError> {
+    proceed(state, cookie, browser, client, None, pending, state.now()).await
 }
 
 #[derive(serde::Deserialize)]
@@ -177,8 +199,11 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
         // What the client may ask for, narrowed to what this person may hold (before consent).
         pending.scopes = authority::scopes_for_user(state.durable.as_ref(), &user.sub, std::mem::take(&mut pending.scopes)).await?;
     }
+    // A device approval is always asked: the user must see which application gets in, and
+    // compare the code, even for first-party clients and scopes allowed before.
+    let first_party = client.first_party && pending.device.is_none();
     let consented = match &current {
-        Some((_, user)) if decide::consent_needs_record(&pending, client.first_party, Some(&user.sub)) => state.durable.consented_scopes(&user.sub, &client.id).await?,
+        Some((_, user)) if decide::consent_needs_record(&pending, first_party, Some(&user.sub)) => state.durable.consented_scopes(&user.sub, &client.id).await?,
         _ => Vec::new(),
     };
     let second_factor = match &current {
@@ -194,19 +219,21 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
         session_auth_time: current.as_ref().map(|(s, _)| s.session.auth_time),
         session_sub: current.as_ref().map(|(_, u)| u.sub.as_str()),
         consented_scopes: &consented,
-        first_party: client.first_party,
+        first_party,
         second_factor,
         now,
     };
+    // A device request has no redirect URI to answer at (and never asks `prompt=none`).
+    let refuse = |err: OAuthError| if pending.device.is_some() { error_page("Cannot continue", &err.description) } else { respond::error(&reply, &err) };
     let next = match decide(&pending, facts) {
         Step::Issue => None,
         Step::Login => Some(paths::LOGIN),
         Step::Consent => Some(paths::CONSENT),
         Step::SecondFactor => Some(paths::LOGIN_FACTOR),
         Step::EnrolFactor => Some(paths::LOGIN_ENROL),
-        Step::InteractionRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::InteractionRequired, "the user must prove a second factor"))),
-        Step::LoginRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::LoginRequired, "the user must sign in"))),
-        Step::ConsentRequired => return Ok(respond::error(&reply, &OAuthError::new(ErrorCode::ConsentRequired, "the user must allow this application"))),
+        Step::InteractionRequired => return Ok(refuse(OAuthError::new(ErrorCode::InteractionRequired, "the user must prove a second factor"))),
+        Step::LoginRequired => return Ok(refuse(OAuthError::new(ErrorCode::LoginRequired, "the user must sign in"))),
+        Step::ConsentRequired => return Ok(refuse(OAuthError::new(ErrorCode::ConsentRequired, "the user must allow this application"))),
     };
     if let Some(page) = next {
         // A new pending request belongs to this browser from now on (resumed ones already do).
@@ -223,6 +250,18 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
     if let Some(id) = &id {
         pending::remove(state, id).await?;
     }
+    if let Some(device) = &pending.device {
+        let grant = Grant {
+            client_id: client.id.clone(),
+            sub: user.sub.clone(),
+            scopes: pending.scopes.clone(),
+            auth_time: loaded.session.auth_time,
+            sid: loaded.session.sid.clone(),
+            amr: loaded.session.amr.clone(),
+        };
+        return crate::ui::device::approve(state, device, client, &loaded.session, grant, now).await;
+    }
+    session::record_client(state, &loaded.session, &client.id, now).await?;
     let code = code::issue(
         state,
         &AuthorizationCode {
@@ -238,6 +277,7 @@ async fn proceed(state: &AppState, cookie: &SessionCookie, browser: &BrowserCook
             redirect_uri_given: pending.redirect_uri_given,
             code_challenge: pending.code_challenge,
             nonce: pending.nonce,
+            dpop_jkt: pending.dpop_jkt,
         },
     )
     .await?;

@@ -51,6 +51,25 @@ pub struct PendingAuthorization {
     /// Set when the user proved a second factor during this request (so `max_age` does not loop).
     #[serde(default)]
     pub factor_proven_at: Option<UnixTime>,
+    /// `idp`: the upstream provider the client wants the user to sign in through.
+    #[serde(default)]
+    pub idp_hint: Option<String>,
+    /// RFC 9449 §10: the DPoP key (thumbprint) the code will be bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
+    /// Set when the request approves a device (RFC 8628) instead of sending a code to a
+    /// redirect URI: the flow's last step records the user's answer for the device to collect.
+    #[serde(default)]
+    pub device: Option<PendingDevice>,
+}
+
+/// The device authorization a pending request answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingDevice {
+    /// SHA-256 of the device code: the key of its records.
+    pub code_hash: String,
+    /// The user code as displayed, shown again on the consent page to compare with the device.
+    pub user_code: String,
 }
 
 /// The cookie that binds pending requests to the browser that started them.

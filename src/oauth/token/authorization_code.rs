@@ -1,5 +1,9 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
 
+use subtle::ConstantTimeEq;
+
+use crate::tls::ClientCertificate;
+use crate::dpop::VerifiedProof;
 use crate::error::{EndpointError, OAuthError};
 use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::oauth::authorize::checks::verifier_matches;
@@ -12,7 +16,9 @@ use crate::store::Client;
 use super::request::CodeRequest;
 use super::TokenResponse;
 
-pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Result<TokenResponse, EndpointError> {
+/// `certificate`: the client certificate the client authenticated with (mTLS): the access token
+/// is bound to it (RFC 8705 §3).
+pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest, proof: Option<&VerifiedProof>, certificate: Option<&ClientCertificate>) -> Result<TokenResponse, EndpointError> {
     let value = req.code.as_str();
     let code = match code::take(state, value).await? {
         Taken::Fresh(code) => code,
@@ -40,18 +46,30 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
         (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge").into()),
         (None, None) => {}
     }
+    if !crate::session::is_on(state, &code.grant.sid).await? {
+        return Err(OAuthError::invalid_grant("the sign-in session of the authorization code has ended").into());
+    }
+    let dpop_jkt = proof.map(|p| p.jkt.clone());
+    if let Some(bound) = &code.dpop_jkt {
+        if dpop_jkt.as_deref().is_none_or(|jkt| !bool::from(jkt.as_bytes().ct_eq(bound.as_bytes()))) {
+            return Err(OAuthError::invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)").into());
+        }
+    }
 
     let now = state.now();
     let grant = &code.grant;
     let issuer = Issuer::of(state);
-    let access = access::issue(issuer, AccessTokenRequest::for_grant(&state.config, client, grant), now)?;
+    let groups = crate::tokens::groups_claim(state, &grant.sub, &grant.scopes).await?;
+    let access = access::issue(issuer, AccessTokenRequest { groups: groups.clone(), dpop_jkt: dpop_jkt.clone(), certificate_thumbprint: certificate.map(|c| c.thumbprint()), ..AccessTokenRequest::for_grant(&state.config, client, grant) }, now)?;
     let id_token = if grant.includes("openid") {
-        Some(id::issue(issuer, IdTokenFacts { grant, nonce: code.nonce.as_deref(), access_token: Some(&access.token) }, now)?)
+        Some(id::issue(issuer, IdTokenFacts { grant, nonce: code.nonce.as_deref(), access_token: Some(&access.token), groups: groups.as_deref() }, now)?)
     } else {
         None
     };
     let refresh = if client.allows_grant(crate::oauth::grant_type::GrantType::RefreshToken) {
-        Some(refresh::issue_new_family(state, NewRefreshGrant::of(grant), &access.jti, access.exp, now).await?)
+        // A public client's refresh tokens are bound to the key its first tokens were (RFC 9449 §5).
+        let bound_to = if client.is_public() { dpop_jkt.clone() } else { None };
+        Some(refresh::issue_new_family(state, NewRefreshGrant { dpop_jkt: bound_to, ..NewRefreshGrant::of(grant) }, &access.jti, access.exp, now).await?)
     } else {
         None
     };
@@ -68,12 +86,13 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest) -> Resu
     }
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: super::token_type(dpop_jkt.as_deref()),
         expires_in: access.expires_in,
         scope: Some(grant.scopes.join(" ")),
         refresh_token: refresh.map(|r| r.token),
         id_token,
         issued_token_type: None,
+        dpop_nonce: None,
     })
 }
 

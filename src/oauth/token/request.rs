@@ -12,6 +12,7 @@ pub enum TokenRequest {
     RefreshToken(RefreshRequest),
     ClientCredentials(ClientCredentialsRequest),
     TokenExchange(ExchangeRequest),
+    DeviceCode(DeviceCodeRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,12 @@ pub struct RefreshRequest {
 pub struct ClientCredentialsRequest {
     pub scope: Option<String>,
     pub resources: Vec<String>,
+}
+
+/// RFC 8628 §3.4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodeRequest {
+    pub device_code: String,
 }
 
 /// The only subject this server exchanges is an API key, which authenticates itself.
@@ -58,6 +65,7 @@ impl TokenRequest {
             }),
             GrantType::RefreshToken => Self::RefreshToken(RefreshRequest { refresh_token: form.require("refresh_token")?.to_string(), scope: optional("scope") }),
             GrantType::ClientCredentials => Self::ClientCredentials(ClientCredentialsRequest { scope: optional("scope"), resources: form.resources().to_vec() }),
+            GrantType::DeviceCode => Self::DeviceCode(DeviceCodeRequest { device_code: form.require("device_code")?.to_string() }),
             GrantType::TokenExchange => {
                 if form.get("subject_token_type") != Some(API_KEY_TOKEN_TYPE) {
                     return Err(OAuthError::invalid_request(format!("subject_token_type must be {API_KEY_TOKEN_TYPE}")));
@@ -79,6 +87,7 @@ impl TokenRequest {
             Self::RefreshToken(_) => GrantType::RefreshToken,
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
             Self::TokenExchange(_) => GrantType::TokenExchange,
+            Self::DeviceCode(_) => GrantType::DeviceCode,
         }
     }
 }
@@ -105,6 +114,10 @@ mod tests {
             parse("grant_type=client_credentials&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap(),
             TokenRequest::ClientCredentials(ClientCredentialsRequest { scope: None, resources: vec!["https://a".into(), "https://b".into()] })
         );
+        assert_eq!(
+            parse("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=d").unwrap(),
+            TokenRequest::DeviceCode(DeviceCodeRequest { device_code: "d".into() })
+        );
         let exchange = format!("grant_type={}&subject_token=k&subject_token_type={}", GrantType::TokenExchange, API_KEY_TOKEN_TYPE);
         assert!(matches!(parse(&exchange).unwrap(), TokenRequest::TokenExchange(ExchangeRequest { subject_token, .. }) if subject_token == "k"));
     }
@@ -117,6 +130,7 @@ mod tests {
             ("grant_type=authorization_code", "invalid_request"),
             ("grant_type=authorization_code&code=", "invalid_request"),
             ("grant_type=refresh_token", "invalid_request"),
+            ("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code", "invalid_request"),
             ("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=k", "invalid_request"),
         ] {
             assert_eq!(parse(body).unwrap_err().code, code, "{body:?}");

@@ -15,7 +15,7 @@ use super::TokenResponse;
 
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-pub async fn exchange_api_key(state: &AppState, req: &ExchangeRequest, caller: IpAddr) -> Result<TokenResponse, EndpointError> {
+pub async fn exchange_api_key(state: &AppState, req: &ExchangeRequest, caller: IpAddr, dpop_jkt: Option<&str>) -> Result<TokenResponse, EndpointError> {
     let presented = req.subject_token.as_str();
     if let Some(wanted) = req.requested_token_type.as_deref() {
         if wanted != ACCESS_TOKEN_TYPE {
@@ -49,11 +49,14 @@ pub async fn exchange_api_key(state: &AppState, req: &ExchangeRequest, caller: I
         audience,
         auth_time: None,
         sid: None,
+        groups: None,
+        dpop_jkt: dpop_jkt.map(str::to_string),
+        certificate_thumbprint: None,
     };
     let access = access::issue(Issuer::of(state), request, now)?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: super::token_type(dpop_jkt),
         expires_in: access.expires_in,
         scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
         issued_token_type: Some(ACCESS_TOKEN_TYPE),

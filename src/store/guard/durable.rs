@@ -32,8 +32,8 @@ impl GuardedDurable {
 
 #[async_trait]
 impl ClientStore for GuardedDurable {
-    async fn insert_client(&self, client: &Client) -> StoreResult<()> {
-        self.gate.run(self.inner.insert_client(client)).await
+    async fn insert_client(&self, client: &Client, audit: &AuditEvent) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_client(client, audit)).await
     }
     async fn client(&self, id: &str) -> StoreResult<Option<Client>> {
         self.gate.run(self.inner.client(id)).await
@@ -41,11 +41,11 @@ impl ClientStore for GuardedDurable {
     async fn clients(&self) -> StoreResult<Vec<Client>> {
         self.gate.run(self.inner.clients()).await
     }
-    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        self.gate.run(self.inner.delete_client(id)).await
+    async fn delete_client(&self, id: &str, audit: &AuditEvent) -> StoreResult<bool> {
+        self.gate.run(self.inner.delete_client(id, audit)).await
     }
-    async fn set_client_secret_hash(&self, id: &str, hash: &[u8]) -> StoreResult<bool> {
-        self.gate.run(self.inner.set_client_secret_hash(id, hash)).await
+    async fn set_client_secret_hash(&self, id: &str, hash: &[u8], audit: &AuditEvent) -> StoreResult<bool> {
+        self.gate.run(self.inner.set_client_secret_hash(id, hash, audit)).await
     }
 }
 
@@ -198,6 +198,72 @@ impl FactorStore for GuardedDurable {
     }
     async fn recovery_codes_left(&self, sub: &str) -> StoreResult<i64> {
         self.gate.run(self.inner.recovery_codes_left(sub)).await
+    }
+}
+
+#[async_trait]
+impl LogoutOutboxStore for GuardedDurable {
+    async fn enqueue_logouts(&self, deliveries: &[LogoutDelivery]) -> StoreResult<()> {
+        self.gate.run(self.inner.enqueue_logouts(deliveries)).await
+    }
+    async fn claim_logouts(&self, now: UnixTime, lease_until: UnixTime, limit: i64) -> StoreResult<Vec<LogoutDelivery>> {
+        self.gate.run(self.inner.claim_logouts(now, lease_until, limit)).await
+    }
+    async fn settle_logout(&self, id: &str, outcome: &LogoutOutcome) -> StoreResult<()> {
+        self.gate.run(self.inner.settle_logout(id, outcome)).await
+    }
+    async fn logouts_of_session(&self, sid: &str) -> StoreResult<Vec<(LogoutDelivery, Option<UnixTime>)>> {
+        self.gate.run(self.inner.logouts_of_session(sid)).await
+    }
+    async fn prune_logouts(&self, before: UnixTime) -> StoreResult<u64> {
+        self.gate.run(self.inner.prune_logouts(before)).await
+    }
+}
+
+#[async_trait]
+impl UpstreamIdentityStore for GuardedDurable {
+    async fn upstream_link(&self, provider_id: &str, upstream_subject: &str) -> StoreResult<Option<UpstreamLink>> {
+        self.gate.run(self.inner.upstream_link(provider_id, upstream_subject)).await
+    }
+    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>> {
+        self.gate.run(self.inner.users_by_email(email)).await
+    }
+    async fn insert_upstream_link(&self, link: &UpstreamLink, new_user: Option<&User>, audit: &AuditEvent) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_upstream_link(link, new_user, audit)).await
+    }
+    async fn record_upstream_sign_in(&self, link: &UpstreamLink, groups: &[String], now: UnixTime) -> StoreResult<()> {
+        self.gate.run(self.inner.record_upstream_sign_in(link, groups, now)).await
+    }
+    async fn user_groups(&self, sub: &str) -> StoreResult<Vec<String>> {
+        self.gate.run(self.inner.user_groups(sub)).await
+    }
+}
+
+#[async_trait]
+impl SsoSessionStore for GuardedDurable {
+    async fn insert_sso_session(&self, session: &SsoSession) -> StoreResult<()> {
+        self.gate.run(self.inner.insert_sso_session(session)).await
+    }
+    async fn sso_session(&self, sid: &str) -> StoreResult<Option<SsoSession>> {
+        self.gate.run(self.inner.sso_session(sid)).await
+    }
+    async fn touch_sso_session(&self, sid: &str, now: UnixTime, expires_at: UnixTime) -> StoreResult<bool> {
+        self.gate.run(self.inner.touch_sso_session(sid, now, expires_at)).await
+    }
+    async fn record_sso_session_factor(&self, sid: &str, amr: &[String], at: UnixTime, expires_at: UnixTime) -> StoreResult<bool> {
+        self.gate.run(self.inner.record_sso_session_factor(sid, amr, at, expires_at)).await
+    }
+    async fn record_sso_session_client(&self, sid: &str, client_id: &str, now: UnixTime) -> StoreResult<()> {
+        self.gate.run(self.inner.record_sso_session_client(sid, client_id, now)).await
+    }
+    async fn live_sso_sessions(&self, sub: Option<&str>, now: UnixTime) -> StoreResult<Vec<SsoSessionWithClients>> {
+        self.gate.run(self.inner.live_sso_sessions(sub, now)).await
+    }
+    async fn end_sso_session(&self, sid: &str, reason: &str, revoke_grants: bool, now: UnixTime, audit: &AuditEvent) -> StoreResult<Option<EndedSsoSession>> {
+        self.gate.run(self.inner.end_sso_session(sid, reason, revoke_grants, now, audit)).await
+    }
+    async fn prune_sso_sessions(&self, before: UnixTime, limit: i64) -> StoreResult<u64> {
+        self.gate.run(self.inner.prune_sso_sessions(before, limit)).await
     }
 }
 

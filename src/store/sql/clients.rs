@@ -1,14 +1,15 @@
-//! Registered clients.
+//! Registered clients: each administrative write with its audit event, in one transaction.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::audit::insert_audit;
 use super::{from_json, map_err, to_json, SqlStore};
-use crate::store::{AuthMethod, Client, ClientStore, StoreError, StoreResult};
+use crate::store::{AuditEvent, AuthMethod, Client, ClientStore, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, \
-     scopes, jwks_uri, jwks, first_party, access_token_alg, access_token_ttl, created_at, require_mfa";
+     scopes, jwks_uri, jwks, first_party, access_token_alg, access_token_ttl, created_at, require_mfa, backchannel_logout_uri, backchannel_logout_session_required, tls_client_auth_subject_dn, tls_client_auth_san_dns, require_dpop, require_par";
 
 fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let get = |e: sqlx::Error| StoreError::Other(format!("clients row: {e}"));
@@ -29,14 +30,21 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
         access_token_ttl: row.try_get("access_token_ttl").map_err(get)?,
         created_at: row.try_get("created_at").map_err(get)?,
         require_mfa: row.try_get::<i64, _>("require_mfa").map_err(get)? != 0,
+        backchannel_logout_uri: row.try_get("backchannel_logout_uri").map_err(get)?,
+        backchannel_logout_session_required: row.try_get::<i64, _>("backchannel_logout_session_required").map_err(get)? != 0,
+        tls_client_auth_subject_dn: row.try_get("tls_client_auth_subject_dn").map_err(get)?,
+        tls_client_auth_san_dns: row.try_get("tls_client_auth_san_dns").map_err(get)?,
+        require_dpop: row.try_get::<i64, _>("require_dpop").map_err(get)? != 0,
+        require_par: row.try_get::<i64, _>("require_par").map_err(get)? != 0,
     })
 }
 
 #[async_trait]
 impl ClientStore for SqlStore {
-    async fn insert_client(&self, c: &Client) -> StoreResult<()> {
+    async fn insert_client(&self, c: &Client, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(&format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            "INSERT INTO clients ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -53,10 +61,17 @@ impl ClientStore for SqlStore {
         .bind(c.access_token_ttl)
         .bind(c.created_at)
         .bind(c.require_mfa as i64)
-        .execute(&self.pool)
+        .bind(c.backchannel_logout_uri.clone())
+        .bind(c.backchannel_logout_session_required as i64)
+        .bind(c.tls_client_auth_subject_dn.clone())
+        .bind(c.tls_client_auth_san_dns.clone())
+        .bind(c.require_dpop as i64)
+        .bind(c.require_par as i64)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn client(&self, id: &str) -> StoreResult<Option<Client>> {
@@ -76,18 +91,32 @@ impl ClientStore for SqlStore {
         rows.iter().map(client_from_row).collect()
     }
 
-    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&self.pool).await.map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+    async fn delete_client(&self, id: &str, audit: &AuditEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let done = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
-    async fn set_client_secret_hash(&self, id: &str, hash: &[u8]) -> StoreResult<bool> {
+    async fn set_client_secret_hash(&self, id: &str, hash: &[u8], audit: &AuditEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let done = sqlx::query("UPDATE clients SET secret_hash = $1 WHERE id = $2")
             .bind(hash.to_vec())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 }

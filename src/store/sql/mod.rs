@@ -8,9 +8,12 @@ mod consents;
 mod denials;
 mod factors;
 mod keys;
+mod logout_outbox;
 mod migrations;
 mod refresh_tokens;
 mod roles;
+mod sso_sessions;
+mod upstream_identities;
 mod users;
 
 use std::time::Duration;

@@ -7,9 +7,9 @@ use sqlx::Row;
 use super::{map_err, SqlStore};
 use crate::store::{StoreError, StoreResult, User, UserStore};
 
-const COLUMNS: &str = "sub, username, password_hash, email, name, disabled, created_at";
+pub(super) const COLUMNS: &str = "sub, username, password_hash, email, name, disabled, created_at";
 
-fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     let get = |e: sqlx::Error| StoreError::Other(format!("users row: {e}"));
     Ok(User {
         sub: row.try_get("sub").map_err(get)?,
@@ -33,21 +33,27 @@ impl SqlStore {
     }
 }
 
+/// Inserts a user on `conn` (in a transaction, with what the user comes with).
+pub(super) async fn insert_user_on(conn: &mut sqlx::AnyConnection, u: &User) -> StoreResult<()> {
+    sqlx::query(&format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        .bind(&u.sub)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(u.email.clone())
+        .bind(u.name.clone())
+        .bind(u.disabled as i64)
+        .bind(u.created_at)
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-            .bind(&u.sub)
-            .bind(&u.username)
-            .bind(&u.password_hash)
-            .bind(u.email.clone())
-            .bind(u.name.clone())
-            .bind(u.disabled as i64)
-            .bind(u.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        insert_user_on(&mut conn, u).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {

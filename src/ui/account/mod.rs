@@ -1,4 +1,4 @@
-//! The account page (`/account`): the signed-in user's second factors and this session. Every
+//! The account page (`/account`): the signed-in user's second factors and sessions. Every
 //! form posts the session's CSRF value (compared in constant time), so a cross-site form does
 //! nothing; changing the factors also needs [`mfa::may_change_factors`]: once the user has a
 //! factor, only a session that proved one may add, remove or replace anything.
@@ -6,6 +6,7 @@
 //! There is no standalone login: a browser signs in through an application, then comes here.
 
 pub mod factors;
+pub mod sessions;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -14,12 +15,12 @@ use axum::Form;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::pages::{error_page, render, AccountPage, ErrorPage, FactorRow, MessagePage};
+use super::pages::{error_page, render, AccountPage, ErrorPage, FactorRow, MessagePage, SessionRow};
 use crate::clock::rfc3339;
 use crate::error::{mfa_failure, AppError, PageError};
 use crate::mfa::{self, FactorList, FactorSummary};
 use crate::oauth::authorize::current_user;
-use crate::session::{self, LoadedSession, SessionCookie};
+use crate::session::{self, EndReason, LoadedSession, SessionCookie};
 use crate::state::AppState;
 use crate::store::User;
 
@@ -88,7 +89,7 @@ fn row(f: &FactorSummary) -> FactorRow<'_> {
     }
 }
 
-fn account_page(me: &SignedIn, list: &FactorList, passkeys: bool) -> Response {
+fn account_page(me: &SignedIn, list: &FactorList, passkeys: bool, sessions: Vec<SessionRow>) -> Response {
     let session = &me.session.session;
     let page = AccountPage {
         username: &me.user.username,
@@ -99,8 +100,7 @@ fn account_page(me: &SignedIn, list: &FactorList, passkeys: bool) -> Response {
         recovery_codes_left: list.recovery_codes_left,
         may_change: mfa::may_change_factors(list, session.factor_proven_at.is_some()),
         passkeys,
-        signed_in_at: rfc3339(session.auth_time),
-        methods: session.amr.join(", "),
+        sessions,
     };
     render(StatusCode::OK, &page)
 }
@@ -111,7 +111,8 @@ pub async fn show(State(state): State<AppState>, cookie: SessionCookie) -> Resul
         Err(page) => return Ok(page),
     };
     let list = mfa::list_factors(state.durable.as_ref(), &me.user.sub).await.map_err(mfa_failure)?;
-    Ok(account_page(&me, &list, state.webauthn.is_some()))
+    let sessions = sessions::rows(&state, &me).await?;
+    Ok(account_page(&me, &list, state.webauthn.is_some(), sessions))
 }
 
 #[derive(Deserialize)]
@@ -126,8 +127,13 @@ pub async fn sign_out(State(state): State<AppState>, cookie: SessionCookie, Form
         Ok(me) => me,
         Err(page) => return Ok(page),
     };
-    session::end(&state, &me.session.secret).await?;
+    Ok(sign_out_of(&state, &me).await?)
+}
+
+/// Ends the request's own session and clears its cookie.
+async fn sign_out_of(state: &AppState, me: &SignedIn) -> Result<Response, AppError> {
+    session::end_current(state, &me.session, EndReason::SignOut, ACTOR).await?;
     let mut response = render(StatusCode::OK, &MessagePage { title: "Signed out", message: "You are signed out. You can close this window." });
-    response.headers_mut().insert(header::SET_COOKIE, session::clear_cookie(&state));
+    response.headers_mut().insert(header::SET_COOKIE, session::clear_cookie(state));
     Ok(response)
 }

@@ -21,7 +21,7 @@ async fn the_admin_scope_follows_the_users_role_not_the_client(backend: Backend)
     spec.redirect_uris = vec!["http://127.0.0.1:9/console/callback".into()];
     spec.first_party = true;
     spec.scope = Some("openid sesame:admin".into());
-    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
     let console = TestClient { id: created.client.id, secret: created.client_secret, redirect_uri: spec.redirect_uris[0].clone() };
     let sign_in_for_admin = || async {
         let p = pkce();

@@ -129,12 +129,12 @@ async fn register(db: &TestDatabase) -> (Arc<TestClient>, (String, String)) {
     let mut portal = NewClient::new("Portal");
     portal.redirect_uris = vec!["http://127.0.0.1:9/portal/callback".into()];
     portal.first_party = true;
-    let created = clients::add(durable.as_ref(), &portal, now).await.unwrap();
+    let created = clients::add(durable.as_ref(), &portal, "test", now).await.unwrap();
     let app = TestClient { id: created.client.id, secret: created.client_secret, redirect_uri: portal.redirect_uris[0].clone() };
     let mut ops = NewClient::new("Ops");
     ops.grant_types = vec!["client_credentials".into()];
     ops.scope = Some("sesame:admin".into());
-    let created = clients::add(durable.as_ref(), &ops, now).await.unwrap();
+    let created = clients::add(durable.as_ref(), &ops, "test", now).await.unwrap();
     (Arc::new(app), (created.client.id, created.client_secret.unwrap()))
 }
 

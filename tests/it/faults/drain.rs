@@ -39,7 +39,7 @@ async fn start(drain: &str) -> Node {
     let mut spec = NewClient::new("Batch");
     spec.grant_types = vec!["client_credentials".into()];
     spec.scope = Some("reports:read".into());
-    let created = clients::add(db.open().await.as_ref(), &spec, SystemClock.now()).await.unwrap();
+    let created = clients::add(db.open().await.as_ref(), &spec, "test", SystemClock.now()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("SESAME_DATABASE_URL", db.url.clone()),

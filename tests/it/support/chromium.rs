@@ -139,3 +139,57 @@ pub async fn wait_for_url(browser: &WebDriver, prefix: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A stand-in relying party for browser tests: its pages `/one/callback` and `/two/callback`
+/// show what they received (`#received`), `/bye` says goodbye. Returns its base URL.
+pub async fn start_app() -> String {
+    use axum::extract::RawQuery;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let show = |RawQuery(q): RawQuery| async move { axum::response::Html(format!("<p id=\"received\">{}</p>", q.unwrap_or_default())) };
+    let app = axum::Router::new()
+        .route("/one/callback", axum::routing::get(show))
+        .route("/two/callback", axum::routing::get(show))
+        .route("/bye", axum::routing::get(|| async { "signed out" }));
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    base
+}
+
+/// A command of the WebDriver extensions (WebAuthn's virtual authenticators): `path` under the
+/// session, with a JSON body or none.
+#[derive(Debug)]
+pub struct Extension {
+    pub method: axum::http::Method,
+    pub path: String,
+    pub body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Extension {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/{}", session_id.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (axum::http::Method, Option<String>) {
+        (self.method.clone(), self.body.as_ref().map(|b| b.to_string()))
+    }
+}
+
+/// A virtual authenticator in `browser` (chromedriver's WebAuthn extension): a platform
+/// authenticator that keeps discoverable credentials and verifies its user (a fingerprint that
+/// always matches). Returns its id.
+pub async fn add_virtual_authenticator(browser: &WebDriver) -> String {
+    let options = serde_json::json!({
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+        "hasUserVerification": true, "isUserVerified": true, "automaticPresenceSimulation": true,
+    });
+    let cmd = Extension { method: axum::http::Method::POST, path: "webauthn/authenticator".into(), body: Some(options) };
+    let id = browser.issue_cmd(cmd).await.expect("chromedriver adds a virtual authenticator");
+    id.as_str().expect("an authenticator id").to_string()
+}
+
+/// The credentials a virtual authenticator holds.
+pub async fn virtual_credentials(browser: &WebDriver, authenticator: &str) -> Vec<serde_json::Value> {
+    let cmd = Extension { method: axum::http::Method::GET, path: format!("webauthn/authenticator/{authenticator}/credentials"), body: None };
+    let found = browser.issue_cmd(cmd).await.expect("chromedriver lists the credentials");
+    found.as_array().cloned().unwrap_or_default()
+}

@@ -22,6 +22,12 @@ pub enum Need {
     Python,
     /// A `redis-server` binary, for tests that start and stop a private one.
     RedisServer,
+    /// `node` and the `oidc-provider` package (in `bench/node_modules`, which `tests/run`
+    /// installs), for the tests whose upstream identity provider is node-oidc-provider.
+    Node,
+    /// `node` and panva's client libraries (`oauth4webapi`, `openid-client`) in
+    /// `tests/node/node_modules` (which `tests/run` installs), for the DPoP and PAR tests.
+    NodeClients,
 }
 
 /// What this machine offers, probed once per test process.
@@ -33,6 +39,9 @@ pub struct Environment {
     pub chromedriver: Option<String>,
     pub python: Option<String>,
     pub redis_server: Option<String>,
+    pub node: Option<String>,
+    /// `node`, when the client libraries of `tests/node` are installed.
+    pub node_clients: Option<String>,
     /// Why each missing dependency is missing, for the run's header.
     pub missing: Vec<(Need, String)>,
 }
@@ -68,6 +77,17 @@ pub fn default_python() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-env/venv/bin/python")
 }
 
+/// Where `tests/run` installs the Node packages (the benchmark's: node-oidc-provider).
+pub fn node_modules() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/node_modules")
+}
+
+/// Where `tests/run` installs the client libraries of the DPoP and PAR tests (`tests/node`).
+pub fn test_node_modules() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules")
+}
+
+
 impl Environment {
     fn probe() -> Self {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -90,6 +110,15 @@ impl Environment {
         env.python = var("SESAME_TEST_PYTHON").or_else(|| Some(default_python()).filter(|p| p.is_file()).map(|p| p.display().to_string()));
         if env.python.is_none() {
             env.missing.push((Need::Python, "a Python with examples/requirements-test.txt (tests/run makes one)".into()));
+        }
+        env.node = find_binary("SESAME_TEST_NODE", &["node", "nodejs"]).filter(|_| node_modules().join("oidc-provider/package.json").is_file());
+        if env.node.is_none() {
+            env.missing.push((Need::Node, format!("node and the oidc-provider package in {} (tests/run installs them)", node_modules().display())));
+        }
+        let clients_installed = ["oauth4webapi", "openid-client"].iter().all(|p| test_node_modules().join(p).join("package.json").is_file());
+        env.node_clients = find_binary("SESAME_TEST_NODE", &["node", "nodejs"]).filter(|_| clients_installed);
+        if env.node_clients.is_none() {
+            env.missing.push((Need::NodeClients, format!("node and the oauth4webapi and openid-client packages in {} (tests/run installs them)", test_node_modules().display())));
         }
         env.redis_server = find_binary("SESAME_TEST_REDIS_SERVER", &["redis-server"]);
         if env.redis_server.is_none() {

@@ -16,7 +16,7 @@ pub async fn add_machine(server: &TestServer, name: &str, scope: &str, method: A
     spec.grant_types = vec!["client_credentials".into()];
     spec.scope = Some(scope.into());
     spec.auth_method = method;
-    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
     Machine { id: created.client.id, secret: created.client_secret }
 }
 
@@ -44,7 +44,7 @@ pub async fn add_keyed_machine(server: &TestServer, jwks_uri: Option<String>, ke
         Some(uri) => spec.jwks_uri = Some(uri),
         None => spec.jwks = Some(public_jwks),
     }
-    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
     KeyedMachine { id: created.client.id, key }
 }
 

@@ -3,8 +3,12 @@
 
 pub mod api_keys;
 pub mod chromium;
+pub mod dpop;
+pub mod device;
+pub mod fake_upstream;
 pub mod harness;
 pub mod machine;
+pub mod node_upstream;
 pub mod private_redis;
 pub mod proxy;
 pub mod sesame_process;
@@ -283,7 +287,9 @@ impl TestServer {
         config.listen = addr.to_string();
         // An issuer on `localhost` (what WebAuthn needs: a domain) keeps its name, on this port.
         let named = url::Url::parse(&config.issuer).ok().is_some_and(|u| u.host_str() == Some("localhost"));
-        config.issuer = if named { format!("http://localhost:{}", addr.port()) } else { format!("http://{addr}") };
+        // A server terminating TLS itself is https, on the name its test certificate carries.
+        let scheme = if config.tls.cert_file.is_some() { "https" } else { "http" };
+        config.issuer = if named { format!("{scheme}://localhost:{}", addr.port()) } else { format!("{scheme}://{addr}") };
         let base = config.issuer.clone();
         config.validate().expect("test config is valid");
         let durable: Arc<dyn Durable> = Arc::new(SqlStore::open(&config.database_url, 4).await.expect("open test database"));

@@ -103,7 +103,7 @@ pub async fn add_client(server: &TestServer, name: &str, first_party: bool, publ
     if public {
         spec.auth_method = AuthMethod::None;
     }
-    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
     TestClient { id: created.client.id, secret: created.client_secret, redirect_uri }
 }
 
@@ -176,6 +176,15 @@ pub async fn password_step(browser: &Browser, server: &impl Site, authorize: &st
     absolute(server, &location(&res))
 }
 
+/// Posts `code` on the second-factor page at `url`; returns the response.
+pub async fn enter_code(browser: &Browser, server: &impl Site, url: &str, code: &str) -> reqwest::Response {
+    let page = browser.get(url).await;
+    assert_eq!(page.status(), 200, "{url}");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("name=\"code\""), "a form with input `code`");
+    browser.post_form(&server.url("/login/factor"), &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("code", code)]).await
+}
+
 /// Follows sesame's redirects, allowing consent, until the browser is sent to the client.
 pub async fn follow_to_callback(browser: &Browser, server: &impl Site, mut url: String) -> String {
     for _ in 0..6 {
@@ -197,9 +206,10 @@ pub async fn follow_to_callback(browser: &Browser, server: &impl Site, mut url: 
     panic!("too many redirects");
 }
 
-pub async fn redeem(server: &impl Site, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
-    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", client.redirect_uri.as_str()), ("code_verifier", verifier)];
-    let request = crate::support::http().post(server.url("/token"));
+/// POSTs `form` to `path` authenticated as `client` (Basic with a secret, else `client_id`).
+pub async fn post_as(server: &impl Site, client: &TestClient, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    let mut form = form.to_vec();
+    let request = crate::support::http().post(server.url(path));
     let request = match &client.secret {
         Some(secret) => request.basic_auth(&client.id, Some(secret)),
         None => {
@@ -208,4 +218,20 @@ pub async fn redeem(server: &impl Site, client: &TestClient, code: &str, verifie
         }
     };
     request.form(&form).send().await.unwrap()
+}
+
+pub async fn redeem(server: &impl Site, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+    let form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", client.redirect_uri.as_str()), ("code_verifier", verifier)];
+    post_as(server, client, "/token", &form).await
+}
+
+/// The claims of a JWT, unverified (the tests that need a verified token check it elsewhere).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The claims of the ID token in a token response.
+pub fn id_claims(tokens: &serde_json::Value) -> serde_json::Value {
+    jwt_claims(tokens["id_token"].as_str().expect("an ID token"))
 }

@@ -22,7 +22,7 @@ pub async fn signed_in_with_refresh(server: &TestServer) -> Session {
     spec.redirect_uris = vec!["http://127.0.0.1:9/portal/callback".into()];
     spec.first_party = true;
     spec.scope = Some("openid profile email".into());
-    let created = clients::add(server.state.durable.as_ref(), &spec, server.state.now()).await.unwrap();
+    let created = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap();
     let app = TestClient { id: created.client.id, secret: created.client_secret, redirect_uri: spec.redirect_uris[0].clone() };
     let p = pkce();
     let callback = sign_in(&Browser::new(), server, &authorize_url(server, &app, &p, &[("scope", "openid profile offline_access")]), "alice").await;
