@@ -19,6 +19,7 @@ pub mod oidc;
 pub mod ops;
 pub mod outbound;
 pub mod paths;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod session;

@@ -63,6 +63,7 @@ pub const ADMIN_API_KEYS: &str = "/admin/api-keys";
 pub const ADMIN_API_KEY_TEST: &str = "/admin/api-keys/test";
 pub const ADMIN_API_KEY_REVOKE: &str = "/admin/api-keys/{id}/revoke";
 pub const ADMIN_API_KEY_ROTATE: &str = "/admin/api-keys/{id}/rotate";
+pub const ADMIN_API_KEY_USAGE: &str = "/admin/api-keys/{id}/usage";
 /// Live SSO sessions (`?user=USERNAME` for one user's).
 pub const ADMIN_SESSIONS: &str = "/admin/sessions";
 pub const ADMIN_SESSION_END: &str = "/admin/sessions/{id}/end";

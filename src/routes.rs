@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route(ADMIN_API_KEY_TEST, post(admin::http::test))
         .route(ADMIN_API_KEY_REVOKE, post(admin::http::revoke))
         .route(ADMIN_API_KEY_ROTATE, post(admin::http::rotate))
+        .route(ADMIN_API_KEY_USAGE, get(admin::http::usage))
         .route(ADMIN_SESSIONS, get(admin::http_sessions::list))
         .route(ADMIN_SESSION_END, post(admin::http_sessions::end))
         .route(ADMIN_USER_SESSIONS_END, post(admin::http_sessions::end_all_of_user))

@@ -147,6 +147,8 @@ where
     let maintenance = spawn_key_maintenance(&state);
     let invalidations = crate::api_keys::cache::spawn_invalidation_listener(state.ephemeral.as_ref(), state.api_key_cache.clone());
     let logouts = crate::logout::delivery::spawn_worker(&state);
+    let usage = crate::api_keys::usage::spawn_flusher(state.clone());
+    let pruner = crate::retention::spawn_pruner(state.clone());
     let (lifecycle, limits) = (state.lifecycle.clone(), state.config.shutdown.clone());
     let app = per_connection::<L>(crate::routes::app(state));
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -178,6 +180,8 @@ where
     maintenance.abort();
     invalidations.abort();
     logouts.abort();
+    usage.abort();
+    pruner.abort();
     result
 }
 

@@ -13,7 +13,7 @@ use crate::api_keys::{cache, format, VerifiedKey};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::secrets::{hash_secret, random_token};
-use crate::store::{ApiKey, AuditEvent, Durable, Ephemeral};
+use crate::store::{ApiKey, ApiKeyUsage, AuditEvent, Durable, Ephemeral};
 use crate::tokens::deny_list::{client_denial, DenyList};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -137,6 +137,17 @@ fn build(config: &Config, spec: &NewApiKey, now: UnixTime) -> Result<(ApiKey, St
 }
 
 /// Where admin operations write: the stores, and (for the audit trail) who asked.
+/// A key's use: per minute and summed.
+#[derive(Debug, Serialize)]
+pub struct KeyUsage {
+    pub id: String,
+    pub since: UnixTime,
+    pub requests: i64,
+    pub rate_limited: i64,
+    pub denied: i64,
+    pub minutes: Vec<ApiKeyUsage>,
+}
+
 pub struct Admin<'a> {
     pub config: &'a Config,
     pub durable: &'a dyn Durable,
@@ -165,6 +176,24 @@ impl Admin<'_> {
 
     pub async fn list(&self) -> Result<Vec<ApiKeySummary>, AdminError> {
         Ok(self.durable.api_keys().await?.iter().map(|k| summary(k, self.now)).collect())
+    }
+
+    /// The key's use per minute from `since` on (flushed minutes only: the current one and
+    /// the one before it are still being counted), with totals.
+    pub async fn usage(&self, id: &str, since: UnixTime) -> Result<KeyUsage, AdminError> {
+        if self.durable.api_key(id).await?.is_none() {
+            return Err(AdminError::NotFound(format!("API key {id}")));
+        }
+        let minutes = self.durable.api_key_usage(id, since).await?;
+        let total = |f: fn(&ApiKeyUsage) -> i64| minutes.iter().map(f).sum();
+        Ok(KeyUsage {
+            id: id.to_string(),
+            since,
+            requests: total(|m| m.requests),
+            rate_limited: total(|m| m.rate_limited),
+            denied: total(|m| m.denied),
+            minutes,
+        })
     }
 
     /// Revokes the key and, with it, every access token bought with it.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -81,6 +81,18 @@ pub async fn rotate(State(state): State<AppState>, AdminCaller(actor): AdminCall
     let issued = ops(&state, &actor).rotate(&id, grace).await?;
     state.api_key_cache.clear();
     Ok((StatusCode::CREATED, Json(json!({ "id": issued.id, "key": issued.key, "replaces": id, "expires_at": issued.expires_at }))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct UsageQuery {
+    /// Unix seconds; default: the last 24 hours.
+    since: Option<i64>,
+}
+
+pub async fn usage(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Path(id): Path<String>, Query(q): Query<UsageQuery>) -> Answer {
+    let since = q.since.unwrap_or(state.now() - 86_400);
+    Ok(Json(ops(&state, &actor).usage(&id, since).await?).into_response())
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod format;
+pub mod usage;
 pub mod verify;
 
 pub use verify::{verify, Rejection, VerifiedKey};

@@ -1,6 +1,9 @@
 //! Verifying a presented API key: offline format check, hash lookup (cached), then policy:
-//! expiry, revocation, rotation grace, network binding, rate limit. Every verification of a
-//! key that exists is audited (by key id, never the key).
+//! expiry, revocation, rotation grace, network binding, rate limit. A check writes nothing to
+//! the database: its use is counted per minute in the ephemeral store (see `usage`), and
+//! the last use is recorded at most once a minute per key. The audit log gets the security
+//! events: a refusal by the key's rules (once per key, reason and minute; the rest are
+//! counted), the rate limit crossed, use from a new address.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -11,6 +14,7 @@ use serde_json::json;
 
 use super::cache::ApiKeyCache;
 use super::format;
+use super::usage;
 use crate::audit::{self, Event};
 use crate::clock::UnixTime;
 use crate::crypto::secrets::hash_secret;
@@ -134,26 +138,38 @@ impl Verifier<'_> {
         let caller_text = caller.map(|ip| ip.to_string());
         let outcome = match policy(&key, caller, self.now) {
             Ok(()) => self.rate_limit(&key, caller_text.as_deref()).await?,
-            refused => refused,
+            Err(refused) => {
+                self.refused(&key, caller_text, &refused).await?;
+                return Ok(Err(refused));
+            }
         };
-        let event = Event {
-            kind: "api_key.verify",
-            subject: &key.id,
-            caller: caller_text.clone(),
-            ok: outcome.is_ok(),
-            reason: outcome.as_ref().err().map(Rejection::reason),
-            details: json!({"name": key.name, "env": key.env}),
-        };
-        audit::append(self.durable, self.now, event).await?;
         if outcome.is_ok() {
             self.after_success(&key, caller_text.as_deref()).await?;
         }
         Ok(outcome.map(|()| VerifiedKey { id: key.id, name: key.name, env: key.env, scopes: key.scopes, expires_at: key.grace_until.map_or(key.expires_at, |grace| grace.min(key.expires_at)) }))
     }
 
+    /// Counts a refusal by the key's rules and audits the first of its kind each minute: a
+    /// revoked key hammered by whoever holds it costs one row a minute, not one per try.
+    async fn refused(&self, key: &ApiKey, caller: Option<String>, rejection: &Rejection) -> Result<(), AppError> {
+        usage::count_denied(self.ephemeral, key, self.now).await?;
+        let first_this_minute = format!("apikey:refused:{}:{}:{}", key.id, rejection.reason(), usage::minute_of(self.now));
+        if !self.ephemeral.put_if_absent(&first_this_minute, b"1", Duration::from_secs(61)).await? {
+            return Ok(());
+        }
+        let event = Event {
+            kind: "api_key.refused",
+            subject: &key.id,
+            caller,
+            ok: false,
+            reason: Some(rejection.reason()),
+            details: json!({"name": key.name, "env": key.env, "note": "audited once per key, reason and minute; every refusal is counted in the key's usage"}),
+        };
+        audit::append(self.durable, self.now, event).await
+    }
+
     async fn rate_limit(&self, key: &ApiKey, caller: Option<&str>) -> Result<Result<(), Rejection>, AppError> {
-        let minute = self.now.div_euclid(60);
-        let count = self.ephemeral.incr(&format!("apikey:rate:{}:{minute}", key.id), Duration::from_secs(61)).await?;
+        let count = usage::count_admitted(self.ephemeral, key, self.now).await?;
         let verdict = rate_verdict(count.max(0) as u64, key.rate_limit_per_minute.max(0) as u64, self.now);
         // Flag the crossing once per minute, not every refused call.
         if verdict.is_err() && count == key.rate_limit_per_minute + 1 {
@@ -165,11 +181,13 @@ impl Verifier<'_> {
     async fn after_success(&self, key: &ApiKey, caller: Option<&str>) -> Result<(), AppError> {
         if let Some(ip) = caller {
             let first_from_here = self.ephemeral.put_if_absent(&format!("apikey:seen:{}:{ip}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
-            // The very first use of a key establishes its address; later new addresses stand out.
-            let first_use = self.ephemeral.put_if_absent(&format!("apikey:used:{}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
-            let used_elsewhere = !first_use || key.last_used_from.as_deref().is_some_and(|from| from != ip);
-            if first_from_here && used_elsewhere {
-                self.suspicious(key, Some(ip.to_string()), "use from a new address").await?;
+            if first_from_here {
+                // The very first use of a key establishes its address; later new addresses stand out.
+                let first_use = self.ephemeral.put_if_absent(&format!("apikey:used:{}", key.id), b"1", KNOWN_ADDRESS_TTL).await?;
+                let used_elsewhere = !first_use || key.last_used_from.as_deref().is_some_and(|from| from != ip);
+                if used_elsewhere {
+                    self.suspicious(key, Some(ip.to_string()), "use from a new address").await?;
+                }
             }
         }
         if self.ephemeral.put_if_absent(&format!("apikey:touch:{}", key.id), b"1", TOUCH_EVERY).await? {

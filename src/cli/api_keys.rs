@@ -50,6 +50,14 @@ pub enum ApiKeyCommand {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
         grace: Duration,
     },
+    /// A key's use per minute (flushed minutes: the last two are still being counted) and totals.
+    Usage {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        /// As for `audit export`: an RFC 3339 time, a date, unix seconds, or a duration ago.
+        #[arg(long, value_parser = super::audit::parse_time, default_value = "24h")]
+        since: i64,
+    },
     /// Check a key: exit 0 when valid, 1 when not. Without KEY (or with `-`) the key is read
     /// from stdin, or from --key-file, so it stays out of shell history and the process list.
     Test {
@@ -91,6 +99,14 @@ pub async fn run(cmd: ApiKeyCommand, config: &Config, json: bool) -> anyhow::Res
             let issued = admin.rotate(&id, grace).await?;
             print(json, &serde_json::json!({ "id": issued.id, "key": issued.key, "replaces": id, "expires_at": issued.expires_at }), || {
                 format!("id: {}\nkey: {}\n(shown once: store it now)\n{id} keeps working for {}", issued.id, issued.key, humantime::format_duration(grace))
+            })
+        }
+        ApiKeyCommand::Usage { id, since } => {
+            let usage = admin.usage(&id, since).await?;
+            print(json, &usage, || {
+                let mut lines = vec![format!("{id} since {}: {} requests, {} rate-limited, {} refused", rfc3339(usage.since), usage.requests, usage.rate_limited, usage.denied)];
+                lines.extend(usage.minutes.iter().map(|m| format!("{}  {:>8} requests  {:>6} rate-limited  {:>6} refused", rfc3339(m.minute), m.requests, m.rate_limited, m.denied)));
+                lines.join("\n")
             })
         }
         ApiKeyCommand::Test { key, key_file } => {

@@ -51,6 +51,7 @@ pub struct Config {
     pub device: DeviceConfig,
     pub introspection: IntrospectionConfig,
     pub api_keys: ApiKeyConfig,
+    pub audit: AuditConfig,
     pub outbound: OutboundConfig,
     pub tls: TlsConfig,
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed when finding a caller's address.
@@ -83,6 +84,7 @@ impl Default for Config {
             device: DeviceConfig::default(),
             introspection: IntrospectionConfig::default(),
             api_keys: ApiKeyConfig::default(),
+            audit: AuditConfig::default(),
             outbound: OutboundConfig::default(),
             tls: TlsConfig::default(),
             trusted_proxies: TrustedProxies::default(),
@@ -180,6 +182,8 @@ impl Config {
             ("dpop.proof_max_age", self.dpop.proof_max_age),
             ("dpop.nonce_lifetime", self.dpop.nonce_lifetime),
             ("par.request_uri_ttl", self.par.request_uri_ttl),
+            ("api_keys.usage_flush_interval", self.api_keys.usage_flush_interval),
+            ("audit.prune_interval", self.audit.prune_interval),
         ] {
             if d.is_zero() {
                 errors.push(format!("{name}: must be longer than zero"));

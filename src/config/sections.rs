@@ -23,6 +23,33 @@ pub struct ApiKeyConfig {
     /// The `resource`s and `audience`s an API key may be exchanged for; a request naming
     /// neither gets the default audience. Empty: only the default.
     pub exchange_audiences: Vec<String>,
+    /// How often each node moves the per-minute usage counters from the ephemeral store to
+    /// the database (a minute is flushed once, by whichever node gets to it first).
+    #[serde(with = "humantime_serde")]
+    pub usage_flush_interval: Duration,
+    /// How long a key that stopped working (revoked, expired, rotated out) is kept, and how
+    /// long usage rows are kept; `0s` keeps them forever.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+/// The audit log's retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Events older than this are deleted; `0s` keeps them forever.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How often a node prunes what outlived its retention (audit events, ended API keys,
+    /// API-key usage); one node per interval does it.
+    #[serde(with = "humantime_serde")]
+    pub prune_interval: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { retention: Duration::from_secs(365 * 86_400), prune_interval: Duration::from_secs(3600) }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +82,8 @@ impl Default for ApiKeyConfig {
             cache_ttl: Duration::from_secs(1),
             exchanged_token_ttl: Duration::from_secs(300),
             exchange_audiences: Vec::new(),
+            usage_flush_interval: Duration::from_secs(60),
+            retention: Duration::from_secs(90 * 86_400),
         }
     }
 }

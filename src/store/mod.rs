@@ -235,10 +235,34 @@ pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// The newest `limit` events (optionally about one subject), oldest first.
     async fn recent_audit(&self, subject: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+    /// At most `limit` events with an id above `after` and a time in `[since, until)`, by id:
+    /// an export pages through the log with the last id it got.
+    async fn audit_page(&self, since: UnixTime, until: UnixTime, after: i64, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// API-key usage per key per minute, written by the flush of the ephemeral counters.
+#[async_trait]
+pub trait ApiKeyUsageStore: Send + Sync {
+    /// Stores the rows in one transaction; a row already stored for its key and minute is
+    /// replaced (a flush retried after a failure writes the same totals again).
+    async fn record_api_key_usage(&self, rows: &[ApiKeyUsage]) -> StoreResult<()>;
+    /// The key's minutes from `since` on, oldest first.
+    async fn api_key_usage(&self, key_id: &str, since: UnixTime) -> StoreResult<Vec<ApiKeyUsage>>;
+}
+
+/// Deleting what outlived its retention, a bounded batch per call so no statement holds
+/// locks for long; each returns how many rows it deleted.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    async fn prune_audit(&self, before: UnixTime, limit: i64) -> StoreResult<u64>;
+    /// API keys that stopped working (revoked, expired, or past their rotation grace) before
+    /// `before`, with their usage rows.
+    async fn prune_api_keys(&self, before: UnixTime, limit: i64) -> StoreResult<u64>;
+    async fn prune_api_key_usage(&self, before: UnixTime, limit: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]
-pub trait Durable: ClientStore + UserStore + RoleStore + DenialStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + FactorStore + UpstreamIdentityStore + SsoSessionStore + LogoutOutboxStore + AuditStore + Send + Sync {
+pub trait Durable: ClientStore + UserStore + RoleStore + DenialStore + SigningKeyStore + ConsentStore + RefreshTokenStore + ApiKeyStore + ApiKeyUsageStore + FactorStore + UpstreamIdentityStore + SsoSessionStore + LogoutOutboxStore + AuditStore + RetentionStore + Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`, for the start-up log.
     fn backend(&self) -> &'static str;

@@ -171,11 +171,24 @@ pub struct ApiKey {
     pub replaced_by: Option<String>,
 }
 
+/// One key's use in one minute (`minute`: the unix time it started).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyUsage {
+    pub key_id: String,
+    pub minute: UnixTime,
+    /// Checks that passed the key's own rules, the rate-limited ones included.
+    pub requests: i64,
+    /// Of `requests`, refused for the rate limit.
+    pub rate_limited: i64,
+    /// Refused by the key's rules: revoked, expired, rotated out, address not allowed.
+    pub denied: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEvent {
     pub id: i64,
     pub at: UnixTime,
-    /// `api_key.verify`, `api_key.suspicious`, `api_key.revoke`, ...
+    /// `api_key.refused`, `api_key.suspicious`, `api_key.revoke`, ...
     pub kind: String,
     /// What the event is about: an API key id, a client id.
     pub subject: String,

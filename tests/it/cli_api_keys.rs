@@ -191,7 +191,7 @@ async fn apikey_commands_and_a_revocation_reaching_a_running_server(backend: Bac
     let audit = env.json(&["audit", "tail", "--key", &id, "--limit", "1000"]);
     let events = audit["events"].as_array().unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"api_key.generate") && kinds.contains(&"api_key.verify") && kinds.contains(&"api_key.revoke"), "{kinds:?}");
+    assert!(kinds.contains(&"api_key.generate") && kinds.contains(&"api_key.refused") && kinds.contains(&"api_key.revoke"), "{kinds:?}");
     assert!(events.windows(2).all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()), "newest last");
     assert!(!audit.to_string().contains(&key), "key material in the audit log");
 

@@ -55,6 +55,7 @@ mod step_up;
 mod upstream;
 mod upstream_node;
 // Beside the HTTP endpoints.
+mod api_key_usage;
 mod api_keys;
 mod cli;
 mod cli_api_keys;
@@ -111,6 +112,7 @@ fn main() {
         ("step_up", step_up::tests),
         ("upstream", upstream::tests),
         ("upstream_node", upstream_node::tests),
+        ("api_key_usage", api_key_usage::tests),
         ("api_keys", api_keys::tests),
         ("cli", cli::tests),
         ("cli_api_keys", cli_api_keys::tests),

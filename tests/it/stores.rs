@@ -62,6 +62,17 @@ async fn ephemeral_store_contract(kind: EphemeralKind) {
     assert_eq!(store.add("n", -1, ttl).await.unwrap(), 2, "{kind:?}: a counter can be given back");
     assert_eq!(store.add("fresh", -1, ttl).await.unwrap(), -1, "{kind:?}: a new counter starts at its delta");
 
+    // Sets: members once each, whatever the order of adds; an absent set is empty.
+    assert!(store.members("set").await.unwrap().is_empty());
+    for member in ["k1 60", "k2 120", "k1 60"] {
+        store.add_member("set", member, ttl).await.unwrap();
+    }
+    let mut members = store.members("set").await.unwrap();
+    members.sort();
+    assert_eq!(members, ["k1 60", "k2 120"], "{kind:?}: a set holds each member once");
+    store.delete("set").await.unwrap();
+    assert!(store.members("set").await.unwrap().is_empty(), "{kind:?}: a deleted set is empty");
+
     // Binary values survive as they are.
     let binary: Vec<u8> = (0..=255).collect();
     store.put("bin", &binary, ttl).await.unwrap();
@@ -86,12 +97,18 @@ async fn ephemeral_values_and_counters_expire(kind: EphemeralKind) {
     assert_eq!(store.incr("c", short).await.unwrap(), 1);
     assert_eq!(store.incr("c", Duration::from_secs(60)).await.unwrap(), 2, "later increments keep the first TTL");
     assert!(!store.put_if_absent("e", b"2", short).await.unwrap());
+    store.add_member("s", "a", short).await.unwrap();
+    store.add_member("s", "b", Duration::from_secs(60)).await.unwrap();
     store.put("long", b"1", Duration::from_secs(60)).await.unwrap();
 
     eventually(Duration::from_secs(10), &format!("{kind:?}: a 1 s value to expire"), || async { store.get("e").await.unwrap().is_none().then_some(()) }).await;
     assert_eq!(store.take("e").await.unwrap(), None);
     eventually(Duration::from_secs(10), &format!("{kind:?}: a 1 s counter to expire (a later increment must not extend it)"), || async {
         store.get("c").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), &format!("{kind:?}: a 1 s set to expire (a later add must not extend it)"), || async {
+        store.members("s").await.unwrap().is_empty().then_some(())
     })
     .await;
     assert_eq!(store.incr("c", short).await.unwrap(), 1, "{kind:?}: counter did not start over");

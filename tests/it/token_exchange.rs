@@ -67,8 +67,10 @@ async fn exchange_enforces_networks_through_trusted_proxies_and_rate_limits() {
 
     let events = server.state.durable.recent_audit(Some(&bound.id), 100).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "api_key.suspicious" && e.reason.as_deref() == Some("rate limit exceeded")));
-    assert!(events.iter().any(|e| e.kind == "api_key.verify" && e.reason.as_deref() == Some("address not allowed")));
-    assert!(events.iter().any(|e| e.kind == "api_key.verify" && e.result == "ok" && e.caller.as_deref() == Some("10.9.8.7")));
+    assert!(events.iter().any(|e| e.kind == "api_key.refused" && e.reason.as_deref() == Some("address not allowed")));
+    assert!(events.iter().all(|e| e.result != "ok" || e.kind == "api_key.generate"), "a successful check is counted, not audited: {events:?}");
+    let stored = server.state.durable.api_key(&bound.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_used_from.as_deref(), Some("10.9.8.7"), "the last use is recorded (at most once a minute)");
     let text = serde_json::to_string(&events).unwrap();
     assert!(!text.contains(&bound.key), "key material in the audit log");
     let metrics = http().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();

@@ -166,6 +166,36 @@ impl Ephemeral for MemoryStore {
         })?)
     }
 
+    /// A set is one entry holding its members one per line; a member added twice is stored
+    /// twice and read once (members are added about once per minute each: no scan on write).
+    async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> StoreResult<()> {
+        Ok(self.with(|inner, now| {
+            if let Some(entry) = inner.live(key, now) {
+                let mut value = entry.value.clone();
+                value.extend_from_slice(member.as_bytes());
+                value.push(b'\n');
+                let added = member.len() + 1;
+                if inner.bytes + added > inner.max_bytes {
+                    inner.sweep(now);
+                    if inner.bytes + added > inner.max_bytes {
+                        return Err(Full);
+                    }
+                }
+                inner.set_value(key, value);
+                Ok(())
+            } else {
+                inner.insert(key, format!("{member}\n").into_bytes(), now + ttl, now)
+            }
+        })?)
+    }
+
+    async fn members(&self, key: &str) -> StoreResult<Vec<String>> {
+        let value = self.with(|inner, now| inner.live(key, now).map(|e| e.value.clone())).unwrap_or_default();
+        let text = String::from_utf8_lossy(&value);
+        let unique: std::collections::BTreeSet<&str> = text.lines().filter(|m| !m.is_empty()).collect();
+        Ok(unique.into_iter().map(str::to_string).collect())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }

@@ -35,6 +35,10 @@ pub trait Ephemeral: Send + Sync {
     async fn incr(&self, key: &str, ttl: Duration) -> StoreResult<i64> {
         self.add(key, 1, ttl).await
     }
+    /// Adds `member` to the set at `key`; the write that creates the set starts its TTL.
+    async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> StoreResult<()>;
+    /// The members of the set at `key`, each once, in no particular order.
+    async fn members(&self, key: &str) -> StoreResult<Vec<String>>;
     async fn ping(&self) -> StoreResult<()>;
     /// Sends `message` to every node's subscribers of `channel` (this node's included).
     async fn publish(&self, channel: &str, message: &[u8]) -> StoreResult<()>;

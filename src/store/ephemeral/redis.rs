@@ -99,6 +99,23 @@ impl Ephemeral for RedisStore {
         Ok(count)
     }
 
+    async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let key = self.key(key);
+        redis::pipe()
+            .atomic()
+            .sadd(&key, member).ignore()
+            .cmd("PEXPIRE").arg(&key).arg(ttl_millis(ttl)).arg("NX").ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn members(&self, key: &str) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn.clone();
+        conn.smembers(self.key(key)).await.map_err(map_err)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(map_err)

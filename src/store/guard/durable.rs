@@ -275,6 +275,32 @@ impl AuditStore for GuardedDurable {
     async fn recent_audit(&self, subject: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEvent>> {
         self.gate.run(self.inner.recent_audit(subject, limit)).await
     }
+    async fn audit_page(&self, since: UnixTime, until: UnixTime, after: i64, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        self.gate.run(self.inner.audit_page(since, until, after, limit)).await
+    }
+}
+
+#[async_trait]
+impl ApiKeyUsageStore for GuardedDurable {
+    async fn record_api_key_usage(&self, rows: &[ApiKeyUsage]) -> StoreResult<()> {
+        self.gate.run(self.inner.record_api_key_usage(rows)).await
+    }
+    async fn api_key_usage(&self, key_id: &str, since: UnixTime) -> StoreResult<Vec<ApiKeyUsage>> {
+        self.gate.run(self.inner.api_key_usage(key_id, since)).await
+    }
+}
+
+#[async_trait]
+impl RetentionStore for GuardedDurable {
+    async fn prune_audit(&self, before: UnixTime, limit: i64) -> StoreResult<u64> {
+        self.gate.run(self.inner.prune_audit(before, limit)).await
+    }
+    async fn prune_api_keys(&self, before: UnixTime, limit: i64) -> StoreResult<u64> {
+        self.gate.run(self.inner.prune_api_keys(before, limit)).await
+    }
+    async fn prune_api_key_usage(&self, before: UnixTime, limit: i64) -> StoreResult<u64> {
+        self.gate.run(self.inner.prune_api_key_usage(before, limit)).await
+    }
 }
 
 #[async_trait]

@@ -51,6 +51,12 @@ impl Ephemeral for GuardedEphemeral {
     async fn add(&self, key: &str, delta: i64, ttl: Duration) -> StoreResult<i64> {
         self.gate.run(self.inner.add(key, delta, ttl)).await
     }
+    async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> StoreResult<()> {
+        self.gate.run(self.inner.add_member(key, member, ttl)).await
+    }
+    async fn members(&self, key: &str) -> StoreResult<Vec<String>> {
+        self.gate.run(self.inner.members(key)).await
+    }
     async fn ping(&self) -> StoreResult<()> {
         self.gate.run(self.inner.ping()).await
     }

@@ -1,9 +1,11 @@
 //! The audit trail, append-only, read newest first.
 
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{json_value, map_err, SqlStore};
+use crate::clock::UnixTime;
 use crate::store::{AuditEvent, AuditStore, StoreError, StoreResult};
 
 /// Appends an event on `conn`: in a transaction, it commits with the change it records.
@@ -37,24 +39,37 @@ impl AuditStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        let get = |e: sqlx::Error| StoreError::Other(format!("audit_events row: {e}"));
-        let mut events = rows
-            .iter()
-            .map(|r| {
-                let details: String = r.try_get("details").map_err(get)?;
-                Ok(AuditEvent {
-                    id: r.try_get("id").map_err(get)?,
-                    at: r.try_get("at").map_err(get)?,
-                    kind: r.try_get("kind").map_err(get)?,
-                    subject: r.try_get("subject").map_err(get)?,
-                    caller: r.try_get("caller").map_err(get)?,
-                    result: r.try_get("result").map_err(get)?,
-                    reason: r.try_get("reason").map_err(get)?,
-                    details: json_value(&details, "audit_events.details")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut events = rows.iter().map(event_from_row).collect::<StoreResult<Vec<_>>>()?;
         events.reverse();
         Ok(events)
     }
+
+    async fn audit_page(&self, since: UnixTime, until: UnixTime, after: i64, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_events WHERE id > $1 AND at >= $2 AND at < $3 ORDER BY id LIMIT $4"))
+            .bind(after)
+            .bind(since)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+}
+
+const COLUMNS: &str = "id, at, kind, subject, caller, result, reason, details";
+
+fn event_from_row(r: &AnyRow) -> StoreResult<AuditEvent> {
+    let get = |e: sqlx::Error| StoreError::Other(format!("audit_events row: {e}"));
+    let details: String = r.try_get("details").map_err(get)?;
+    Ok(AuditEvent {
+        id: r.try_get("id").map_err(get)?,
+        at: r.try_get("at").map_err(get)?,
+        kind: r.try_get("kind").map_err(get)?,
+        subject: r.try_get("subject").map_err(get)?,
+        caller: r.try_get("caller").map_err(get)?,
+        result: r.try_get("result").map_err(get)?,
+        reason: r.try_get("reason").map_err(get)?,
+        details: json_value(&details, "audit_events.details")?,
+    })
 }

@@ -11,6 +11,7 @@ mod keys;
 mod logout_outbox;
 mod migrations;
 mod refresh_tokens;
+mod retention;
 mod roles;
 mod sso_sessions;
 mod upstream_identities;
