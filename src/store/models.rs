@@ -127,6 +127,8 @@ pub struct RefreshFamily {
     pub absolute_expires_at: UnixTime,
     /// The DPoP key (RFC 7638 thumbprint) a public client's family is bound to.
     pub dpop_jkt: Option<String>,
+    /// The client certificate (SHA-256 thumbprint) a public client's family is bound to.
+    pub x5t_s256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +150,8 @@ pub struct RefreshToken {
     pub revoked_at: Option<UnixTime>,
     /// From the family: the DPoP key every refresh must prove.
     pub dpop_jkt: Option<String>,
+    /// From the family: the client certificate every refresh must come with.
+    pub x5t_s256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -18,17 +18,19 @@ pub struct NewRefreshGrant {
     pub sid: Option<String>,
     /// A public client's DPoP key: every refresh must prove it (RFC 9449 §5).
     pub dpop_jkt: Option<String>,
+    /// A public client's certificate: every refresh must come with it (RFC 8705 §4).
+    pub x5t_s256: Option<String>,
 }
 
 impl NewRefreshGrant {
     /// The first token of the family a code redemption starts.
     pub fn of(grant: &Grant) -> Self {
-        Self { client_id: grant.client_id.clone(), sub: grant.sub.clone(), scopes: grant.scopes.clone(), auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()), dpop_jkt: None }
+        Self { client_id: grant.client_id.clone(), sub: grant.sub.clone(), scopes: grant.scopes.clone(), auth_time: Some(grant.auth_time), sid: Some(grant.sid.clone()), dpop_jkt: None, x5t_s256: None }
     }
 
     /// A successor: the family keeps its original scopes, whatever one access token narrowed.
     pub fn continuing(token: &RefreshToken) -> Self {
-        Self { client_id: token.client_id.clone(), sub: token.sub.clone(), scopes: token.scopes.clone(), auth_time: token.auth_time, sid: token.sid.clone(), dpop_jkt: token.dpop_jkt.clone() }
+        Self { client_id: token.client_id.clone(), sub: token.sub.clone(), scopes: token.scopes.clone(), auth_time: token.auth_time, sid: token.sid.clone(), dpop_jkt: token.dpop_jkt.clone(), x5t_s256: token.x5t_s256.clone() }
     }
 }
 
@@ -47,6 +49,7 @@ pub async fn issue_new_family(state: &AppState, grant: NewRefreshGrant, access_j
         created_at: now,
         absolute_expires_at: now + state.config.tokens.refresh_absolute_ttl.as_secs() as i64,
         dpop_jkt: grant.dpop_jkt.clone(),
+        x5t_s256: grant.x5t_s256.clone(),
     };
     let (token, first) = new_token(state, &family.id, &grant, now);
     state.durable.start_refresh_family(&family, &first, access_jti, access_exp).await?;
@@ -70,6 +73,7 @@ fn new_token(state: &AppState, family_id: &str, grant: &NewRefreshGrant, now: Un
         used_at: None,
         revoked_at: None,
         dpop_jkt: grant.dpop_jkt.clone(),
+        x5t_s256: grant.x5t_s256.clone(),
     };
     (token, record)
 }
@@ -141,10 +145,19 @@ pub fn verdict(token: &RefreshToken, client_id: &str, now: UnixTime) -> Verdict 
 
 /// Whether the presenter proved the key a bound family needs (an unbound one needs none).
 pub fn proves_binding(token: &RefreshToken, proof_jkt: Option<&str>) -> bool {
+    matches_binding(token.dpop_jkt.as_deref(), proof_jkt)
+}
+
+/// Whether the presenter came with the certificate a bound family needs (an unbound one needs none).
+pub fn proves_certificate(token: &RefreshToken, presented_x5t: Option<&str>) -> bool {
+    matches_binding(token.x5t_s256.as_deref(), presented_x5t)
+}
+
+fn matches_binding(bound: Option<&str>, presented: Option<&str>) -> bool {
     use subtle::ConstantTimeEq;
-    match (&token.dpop_jkt, proof_jkt) {
+    match (bound, presented) {
         (None, _) => true,
-        (Some(bound), Some(jkt)) => bool::from(bound.as_bytes().ct_eq(jkt.as_bytes())),
+        (Some(bound), Some(presented)) => bool::from(bound.as_bytes().ct_eq(presented.as_bytes())),
         (Some(_), None) => false,
     }
 }
@@ -216,7 +229,18 @@ mod tests {
             used_at,
             revoked_at,
             dpop_jkt: None,
+            x5t_s256: None,
         }
+    }
+
+    #[test]
+    fn a_bound_family_needs_its_certificate_and_an_unbound_one_needs_none() {
+        let bound = RefreshToken { x5t_s256: Some("abc".into()), ..token(None, None) };
+        assert!(proves_certificate(&bound, Some("abc")));
+        assert!(!proves_certificate(&bound, Some("abd")), "another certificate");
+        assert!(!proves_certificate(&bound, None), "no certificate");
+        assert!(proves_certificate(&token(None, None), None));
+        assert!(proves_certificate(&token(None, None), Some("abc")));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::support::{http, test_config, Backend, TestServer};
 pub fn tests(t: &mut Tests) {
     t.each_backend("mtls_clients_authenticate_with_their_certificate_and_nothing_else", mtls_clients_authenticate_with_their_certificate_and_nothing_else)
         .test("a_proxys_certificate_header_is_believed_only_from_a_trusted_proxy", a_proxys_certificate_header_is_believed_only_from_a_trusted_proxy)
+        .each_backend("a_public_clients_tokens_are_bound_to_the_certificate_it_came_with", a_public_clients_tokens_are_bound_to_the_certificate_it_came_with)
         .each_backend_needing(&[Need::Python], "python_httpx_with_cryptography_certificates_drives_both_methods_and_a_bound_token", python_httpx_with_cryptography_certificates_drives_both_methods_and_a_bound_token);
 }
 
@@ -207,6 +208,62 @@ async fn a_proxys_certificate_header_is_believed_only_from_a_trusted_proxy() {
     let discovery: Value = http().get(plain.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert!(!discovery["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("tls_client_auth")), "no certificates reach a plain server");
     let _ = test_config;
+}
+
+/// RFC 8705 §4: a public client has no credentials, but a certificate it presents binds its access
+/// token and its refresh-token family; a refresh without that certificate (a stolen refresh token)
+/// is refused and leaves the holder's token usable. The certificate arrives as a trusted proxy's
+/// header here; the binding is the same as over sesame's own TLS.
+async fn a_public_clients_tokens_are_bound_to_the_certificate_it_came_with(backend: Backend) {
+    use crate::support::sso::{authorize_url, jwt_claims, pkce, query_param, sign_in, add_user, Browser, TestClient};
+    let server = TestServer::start_with(backend, |c| {
+        c.tls.client_cert_header = Some("X-SSL-Client-Cert".into());
+        c.trusted_proxies = TrustedProxies::parse(&["127.0.0.1/32"]).unwrap();
+    })
+    .await;
+    add_user(&server, "alice").await;
+    let mut spec = NewClient::new("Desktop app");
+    spec.redirect_uris = vec!["http://127.0.0.1:9/desktop/callback".into()];
+    spec.grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    spec.auth_method = AuthMethod::None;
+    spec.first_party = true;
+    let id = clients::add(server.state.durable.as_ref(), &spec, "test", server.state.now()).await.unwrap().client.id;
+    let app = TestClient { id, secret: None, redirect_uri: spec.redirect_uris[0].clone() };
+    let escaped = |c: &Issued| url::form_urlencoded::byte_serialize(c.cert.pem().as_bytes()).collect::<String>().replace('+', "%20");
+    let device = client_cert("laptop-42", "Example Corp", &[], None);
+    let other = client_cert("laptop-43", "Example Corp", &[], None);
+    let post = |form: Vec<(&'static str, String)>, cert: Option<&Issued>| {
+        let mut request = http().post(server.url("/token")).form(&form);
+        if let Some(cert) = cert {
+            request = request.header("X-SSL-Client-Cert", escaped(cert));
+        }
+        async move {
+            let res = request.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+
+    let p = pkce();
+    let callback = sign_in(&Browser::new(), &server, &authorize_url(&server, &app, &p, &[]), "alice").await;
+    let code = query_param(&callback, "code").unwrap();
+    let redeem = vec![("grant_type", "authorization_code".to_string()), ("code", code), ("redirect_uri", app.redirect_uri.clone()), ("code_verifier", p.verifier.clone()), ("client_id", app.id.clone())];
+    let (status, tokens) = post(redeem, Some(&device)).await;
+    assert_eq!(status, 200, "{tokens}");
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(device.cert.der()));
+    assert_eq!(jwt_claims(tokens["access_token"].as_str().unwrap())["cnf"]["x5t#S256"], thumbprint.as_str(), "{backend:?}: the access token is bound");
+    let refresh_form = |token: &str| vec![("grant_type", "refresh_token".to_string()), ("refresh_token", token.to_string()), ("client_id", app.id.clone())];
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    for (cert, label) in [(None, "without a certificate"), (Some(&other), "with another certificate")] {
+        let (status, body) = post(refresh_form(&refresh_token), cert).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{backend:?}: a stolen refresh token {label}: {body}");
+    }
+    let (status, rotated) = post(refresh_form(&refresh_token), Some(&device)).await;
+    assert_eq!(status, 200, "{backend:?}: the holder's token still works, with its certificate: {rotated}");
+    assert_eq!(jwt_claims(rotated["access_token"].as_str().unwrap())["cnf"]["x5t#S256"], thumbprint.as_str());
+    let (status, _) = post(refresh_form(rotated["refresh_token"].as_str().unwrap()), None).await;
+    assert_eq!(status, 400, "{backend:?}: the successor is bound too");
+    server.stop().await;
 }
 
 /// `tests/python/mtls_client.py` with `args`; its standard output.

@@ -342,7 +342,7 @@ async fn durable_signing_keys(database: Database) {
 }
 
 pub(crate) fn family(id: &str) -> RefreshFamily {
-    RefreshFamily { id: id.into(), client_id: "c1".into(), sub: "s1".into(), created_at: 100, absolute_expires_at: 10_000, dpop_jkt: None }
+    RefreshFamily { id: id.into(), client_id: "c1".into(), sub: "s1".into(), created_at: 100, absolute_expires_at: 10_000, dpop_jkt: None, x5t_s256: None }
 }
 
 pub(crate) fn refresh_token(hash: u8, family: &str) -> RefreshToken {
@@ -360,6 +360,7 @@ pub(crate) fn refresh_token(hash: u8, family: &str) -> RefreshToken {
         used_at: None,
         revoked_at: None,
         dpop_jkt: None,
+        x5t_s256: None,
     }
 }
 

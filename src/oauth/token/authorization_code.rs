@@ -68,8 +68,8 @@ pub async fn grant(state: &AppState, client: &Client, req: &CodeRequest, proof: 
     };
     let refresh = if client.allows_grant(crate::oauth::grant_type::GrantType::RefreshToken) {
         // A public client's refresh tokens are bound to the key its first tokens were (RFC 9449 §5).
-        let bound_to = if client.is_public() { dpop_jkt.clone() } else { None };
-        Some(refresh::issue_new_family(state, NewRefreshGrant { dpop_jkt: bound_to, ..NewRefreshGrant::of(grant) }, &access.jti, access.exp, now).await?)
+        let binding = super::public_refresh_binding(client, dpop_jkt.as_deref(), certificate);
+        Some(refresh::issue_new_family(state, binding.apply(NewRefreshGrant::of(grant)), &access.jti, access.exp, now).await?)
     } else {
         None
     };

@@ -7,6 +7,7 @@ use crate::oauth::device::records::{self, Polled};
 use crate::oauth::grant_type::GrantType;
 use crate::state::AppState;
 use crate::store::Client;
+use crate::tls::ClientCertificate;
 use crate::tokens::access::{self, AccessTokenRequest, Issuer};
 use crate::tokens::id::{self, IdTokenFacts};
 use crate::tokens::refresh::{self, NewRefreshGrant};
@@ -15,8 +16,8 @@ use super::request::DeviceCodeRequest;
 use super::TokenResponse;
 
 /// With a DPoP proof the tokens are bound to its key (the access token's `cnf.jkt`, and a public
-/// client's refresh family), as for the other grants.
-pub async fn grant(state: &AppState, client: &Client, req: &DeviceCodeRequest, proof: Option<&VerifiedProof>) -> Result<TokenResponse, EndpointError> {
+/// client's refresh family), and with a client certificate to it, as for the other grants.
+pub async fn grant(state: &AppState, client: &Client, req: &DeviceCodeRequest, proof: Option<&VerifiedProof>, certificate: Option<&ClientCertificate>) -> Result<TokenResponse, EndpointError> {
     let now = state.now();
     let grant = match records::poll(state, &req.device_code, &client.id, now).await? {
         Polled::Approved(grant) => grant,
@@ -33,15 +34,15 @@ pub async fn grant(state: &AppState, client: &Client, req: &DeviceCodeRequest, p
     let issuer = Issuer::of(state);
     let groups = crate::tokens::groups_claim(state, &grant.sub, &grant.scopes).await?;
     let dpop_jkt = proof.map(|p| p.jkt.clone());
-    let access = access::issue(issuer, AccessTokenRequest { groups: groups.clone(), dpop_jkt: dpop_jkt.clone(), ..AccessTokenRequest::for_grant(&state.config, client, &grant) }, now)?;
+    let access = access::issue(issuer, AccessTokenRequest { groups: groups.clone(), dpop_jkt: dpop_jkt.clone(), certificate_thumbprint: certificate.map(|c| c.thumbprint()), ..AccessTokenRequest::for_grant(&state.config, client, &grant) }, now)?;
     let id_token = if grant.includes("openid") {
         Some(id::issue(issuer, IdTokenFacts { grant: &grant, nonce: None, access_token: Some(&access.token), groups: groups.as_deref() }, now)?)
     } else {
         None
     };
     let refresh = if client.allows_grant(GrantType::RefreshToken) {
-        let bound_to = if client.is_public() { dpop_jkt.clone() } else { None };
-        Some(refresh::issue_new_family(state, NewRefreshGrant { dpop_jkt: bound_to, ..NewRefreshGrant::of(&grant) }, &access.jti, access.exp, now).await?)
+        let binding = super::public_refresh_binding(client, dpop_jkt.as_deref(), certificate);
+        Some(refresh::issue_new_family(state, binding.apply(NewRefreshGrant::of(&grant)), &access.jti, access.exp, now).await?)
     } else {
         None
     };

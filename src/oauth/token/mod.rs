@@ -24,6 +24,7 @@ use crate::paths;
 use crate::net::ClientIp;
 use crate::state::AppState;
 use crate::store::Client;
+use crate::tokens::refresh::NewRefreshGrant;
 
 #[derive(Debug, Default, Serialize)]
 pub struct TokenResponse {
@@ -101,16 +102,41 @@ async fn answer(state: &AppState, caller: std::net::IpAddr, basic: &BasicAuthori
         TokenRequest::DeviceCode(req) => {
             let client = client(state, basic, form, grant).await?;
             let proof = proof_of(state, dpop, Some(&client)).await?;
-            device_code::grant(state, &client, &req, proof.as_ref()).await?
+            device_code::grant(state, &client, &req, proof.as_ref(), certificate_of(basic, &client)).await?
         }
     };
     state.metrics.token_issued(grant.label());
     Ok(response)
 }
 
-/// The certificate a client authenticated with, which its access tokens are bound to.
+/// The certificate that binds the request's tokens: the one a certificate-authenticated client
+/// authenticated with (RFC 8705 §3), or the one a public client came with (§4: its refresh
+/// tokens too). A confidential client authenticating otherwise is not bound to a certificate
+/// its connection happens to carry.
 fn certificate_of<'a>(credentials: &'a BasicAuthorization, client: &Client) -> Option<&'a crate::tls::ClientCertificate> {
-    credentials.certificate.as_ref().filter(|_| client.auth_method.uses_certificate())
+    credentials.certificate.as_ref().filter(|_| client.auth_method.uses_certificate() || client.is_public())
+}
+
+/// What a new refresh family is bound to. A confidential client proves itself at every refresh,
+/// so only a public client's family is bound: to the DPoP key it proved (RFC 9449 §5) and the
+/// certificate it came with (RFC 8705 §4).
+#[derive(Default)]
+pub(super) struct RefreshBinding {
+    dpop_jkt: Option<String>,
+    x5t_s256: Option<String>,
+}
+
+impl RefreshBinding {
+    pub(super) fn apply(self, grant: NewRefreshGrant) -> NewRefreshGrant {
+        NewRefreshGrant { dpop_jkt: self.dpop_jkt, x5t_s256: self.x5t_s256, ..grant }
+    }
+}
+
+pub(super) fn public_refresh_binding(client: &Client, dpop_jkt: Option<&str>, certificate: Option<&crate::tls::ClientCertificate>) -> RefreshBinding {
+    if !client.is_public() {
+        return RefreshBinding::default();
+    }
+    RefreshBinding { dpop_jkt: dpop_jkt.map(str::to_string), x5t_s256: certificate.map(|c| c.thumbprint()) }
 }
 
 /// The request's DPoP proof, verified for this endpoint; none when it sent none and `client`

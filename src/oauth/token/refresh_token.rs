@@ -28,6 +28,10 @@ pub async fn grant(state: &AppState, client: &Client, req: &RefreshRequest, proo
             state.metrics.security_event("dpop_refresh_key_mismatch");
             return Err(OAuthError::invalid_grant("the refresh token is bound to a DPoP key: send a proof of that key").into());
         }
+        if !refresh::proves_certificate(found, certificate.map(|c| c.thumbprint()).as_deref()) {
+            state.metrics.security_event("mtls_refresh_certificate_mismatch");
+            return Err(OAuthError::invalid_grant("the refresh token is bound to a client certificate: send it over mutual TLS").into());
+        }
     }
     let rotating = refresh::present(state, &client.id, stored, now).await?.map_err(refused)?;
     let token = rotating.token();

@@ -10,7 +10,7 @@ use crate::clock::UnixTime;
 use crate::store::{RefreshFamily, RefreshToken, RefreshTokenStore, StoreError, StoreResult};
 
 const COLUMNS: &str = "t.token_hash, t.family_id, t.client_id, t.sub, t.scopes, t.auth_time, t.sid, t.created_at, \
-     t.idle_expires_at, t.used_at, t.revoked_at, f.absolute_expires_at, f.revoked_at AS family_revoked_at, f.dpop_jkt";
+     t.idle_expires_at, t.used_at, t.revoked_at, f.absolute_expires_at, f.revoked_at AS family_revoked_at, f.dpop_jkt, f.x5t_s256";
 
 fn token_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
     let get = |e: sqlx::Error| StoreError::Other(format!("refresh_tokens row: {e}"));
@@ -30,17 +30,19 @@ fn token_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         used_at: row.try_get("used_at").map_err(get)?,
         revoked_at: token_revoked.or(family_revoked),
         dpop_jkt: row.try_get("dpop_jkt").map_err(get)?,
+        x5t_s256: row.try_get("x5t_s256").map_err(get)?,
     })
 }
 
 async fn insert_family(conn: &mut AnyConnection, f: &RefreshFamily) -> StoreResult<()> {
-    sqlx::query("INSERT INTO refresh_families (id, client_id, sub, created_at, absolute_expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("INSERT INTO refresh_families (id, client_id, sub, created_at, absolute_expires_at, dpop_jkt, x5t_s256) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&f.id)
         .bind(&f.client_id)
         .bind(&f.sub)
         .bind(f.created_at)
         .bind(f.absolute_expires_at)
         .bind(f.dpop_jkt.clone())
+        .bind(f.x5t_s256.clone())
         .execute(conn)
         .await
         .map_err(map_err)?;
