@@ -103,10 +103,6 @@ impl Nginx {
         std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     fn write_config(&mut self, upstreams: &[String]) {
         self.generation += 1;
         let config = config(self.dir.path(), self.port, upstreams, self.generation);
