@@ -37,9 +37,9 @@ const GRACE: &str = "10s";
 /// The longest a node may take from SIGTERM to its exit: the drain, the grace, and a margin.
 const STOP_LIMIT: Duration = Duration::from_secs(30);
 const REQUEST_LIMIT: Duration = Duration::from_secs(30);
-/// Phases: before the restarts, one per node (from its SIGTERM until it serves again, and then
-/// `phase` more), after.
-const PHASES: usize = NODES + 2;
+/// Phases: before the restarts; for each node, its restart (from its SIGTERM until its new
+/// process serves through nginx) and `phase` with every node up (the last of these: after).
+const PHASES: usize = 2 * NODES + 1;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -194,7 +194,7 @@ async fn rolling_restart_behind_nginx_fails_no_request() {
     tokio::time::sleep(phase).await;
     for i in 0..NODES {
         marks.push(Instant::now());
-        tally.phase.store(i + 1, Ordering::Release);
+        tally.phase.store(2 * i + 1, Ordering::Release);
         let before = cluster.nodes[i].process().id();
         let status = cluster.stop(i, SIGTERM, STOP_LIMIT).await;
         let log = cluster.nodes[i].earlier_logs.last().unwrap().clone();
@@ -208,30 +208,42 @@ async fn rolling_restart_behind_nginx_fails_no_request() {
             (cluster.requests_served(i).await > 0).then_some(())
         })
         .await;
+        marks.push(Instant::now());
+        tally.phase.store(2 * i + 2, Ordering::Release);
         tokio::time::sleep(phase).await;
     }
-    marks.push(Instant::now());
-    tally.phase.store(NODES + 1, Ordering::Release);
-    tokio::time::sleep(phase).await;
     marks.push(Instant::now());
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         tokio::time::timeout(REQUEST_LIMIT + Duration::from_secs(5), task).await.expect("the load stops").unwrap();
     }
 
-    let names: Vec<String> = std::iter::once("before".to_string()).chain((0..NODES).map(|i| format!("restart of node {i}"))).chain(["after".to_string()]).collect();
-    let summary: Vec<String> = (0..PHASES)
-        .map(|p| {
-            let (served, failed) = (tally.served_in(p), tally.failed[p].load(Ordering::Relaxed));
-            let length = (marks[p + 1] - marks[p]).as_secs_f64();
-            format!("{}: {served} served, {failed} failed in {length:.1} s ({:.0}/s)", names[p], served as f64 / length)
+    let names: Vec<String> = (0..PHASES)
+        .map(|p| match p {
+            0 => "before".to_string(),
+            p if p == PHASES - 1 => "after".to_string(),
+            p if p % 2 == 1 => format!("restart of node {}", p / 2),
+            _ => "between".to_string(),
         })
         .collect();
+    let figures = |what: &str, phases: &[usize]| {
+        let served: u64 = phases.iter().map(|p| tally.served_in(*p)).sum();
+        let failed: u64 = phases.iter().map(|p| tally.failed[*p].load(Ordering::Relaxed)).sum();
+        let length: f64 = phases.iter().map(|p| (marks[p + 1] - marks[*p]).as_secs_f64()).sum();
+        format!("{what}: {served} served, {failed} failed in {length:.1} s ({:.0}/s)", served as f64 / length)
+    };
+    let summary: Vec<String> = (0..PHASES).map(|p| figures(&names[p], &[p])).collect();
+    let restarts: Vec<usize> = (0..NODES).map(|i| 2 * i + 1).collect();
+    let during = figures("during the restarts", &restarts);
     let per_kind: Vec<String> = KINDS.iter().map(|k| format!("{k:?} {}", (0..PHASES).map(|p| tally.served[p][*k as usize].load(Ordering::Relaxed)).sum::<u64>())).collect();
     // Requests nginx passed to another node after a refused connection (`a, b` upstreams).
     let retried = cluster.nginx.access_log().lines().filter(|l| l.split(' ').nth(1).is_some_and(|a| a.ends_with(','))).count();
     let failed: u64 = tally.failed.iter().map(|n| n.load(Ordering::Relaxed)).sum();
-    let report = format!("rolling restart of {NODES} nodes (drain {DRAIN}): {}; by kind: {}; {retried} passed on by nginx to another node", summary.join("; "), per_kind.join(", "));
+    let report = format!(
+        "rolling restart of {NODES} nodes (drain {DRAIN}): {}; {during}; by kind: {}; {retried} passed on by nginx to another node",
+        summary.join("; "),
+        per_kind.join(", ")
+    );
     println!("{report}");
     let errors: Vec<String> = cluster.nginx.error_log().lines().filter(|l| l.contains("[error]")).take(10).map(str::to_string).collect();
     assert_eq!(failed, 0, "{report}\nfirst failures: {:#?}\nnginx errors: {errors:#?}", tally.failures.lock().unwrap());

@@ -149,20 +149,20 @@ impl Site for Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         let pid = self.child.id() as i32;
-        // SIGTERM: a fast shutdown, the master waits for its worker.
+        // SIGTERM: a fast shutdown; the master exits once its worker has.
         // SAFETY: kill(2) on the child's id, which is not reaped before the wait below.
         unsafe { sys::kill(pid, SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                break;
+                return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        // Whatever is left of its process group (a worker whose master did not wait for it).
-        // SAFETY: the group is nginx's own (process_group(0) at spawn).
+        // Stuck: the whole process group, master and worker (process_group(0) at spawn made it
+        // nginx's own, and the master, not yet reaped, still holds its id).
+        // SAFETY: kill(2) on the group of a child that has not been reaped.
         unsafe { sys::kill(-pid, SIGKILL) };
-        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
