@@ -1,8 +1,8 @@
 //! Three `sesame serve` processes of one cluster (one PostgreSQL schema, one Redis) behind nginx
 //! round robin, no sticky sessions, the issuer being nginx's address. Everything goes through
 //! nginx, so consecutive requests of one flow land on different nodes: single sign-on, code
-//! redemption, refresh rotation and reuse detection, revocation, API keys, and a signing key
-//! rotation by the CLI. Each node's own `/metrics` shows it served its share.
+//! redemption, refresh rotation and reuse detection, revocation, API keys (their networks judged
+//! by the X-Forwarded-For nginx passes on), and a signing key rotation by the CLI. Each node's own `/metrics` shows it served its share.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use jsonwebtoken::{decode, decode_header, jwk::JwkSet, DecodingKey, Validation};
 use serde_json::{json, Value};
 
 use crate::cli::Cli;
+use crate::support::api_keys::{API_KEY_TOKEN_TYPE, EXCHANGE};
 use crate::support::cluster::{machine, web_app, Cluster, NEEDS};
 use crate::support::harness::Tests;
 use crate::support::sso::*;
@@ -172,6 +173,21 @@ async fn sso_tokens_revocation_api_keys_and_key_rotation_through_nginx() {
     .await;
     for _ in 0..EVERY_NODE {
         assert!(!key_active(&cluster, &rs, key).await, "a revoked API key");
+    }
+
+    // nginx forwards X-Forwarded-For (adding its own peer), which the nodes believe from it: a
+    // key bound to 203.0.113.0/24 is exchanged for a caller that says it comes from there, and
+    // refused to one that does not (nginx's own peer, 127.0.0.1).
+    let spec = json!({"name": "bound", "scope": "reports:read", "cidrs": ["203.0.113.0/24"]});
+    let res = http().post(cluster.url("/admin/api-keys")).bearer_auth(&admin).json(&spec).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let bound = res.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_string();
+    let exchange = [("grant_type", EXCHANGE), ("subject_token", bound.as_str()), ("subject_token_type", API_KEY_TOKEN_TYPE)];
+    let res = http().post(cluster.url("/token")).form(&exchange).send().await.unwrap();
+    assert_eq!(res.status(), 400, "127.0.0.1 is outside the key's network");
+    for _ in 0..EVERY_NODE {
+        let res = http().post(cluster.url("/token")).header("x-forwarded-for", "203.0.113.7").form(&exchange).send().await.unwrap();
+        assert_eq!(res.status(), 200, "the caller's address came through nginx");
     }
 
     // A signing key rotation by the CLI, on the cluster's database: once the nodes have loaded
