@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod dpop;
 pub mod error;

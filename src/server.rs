@@ -1,7 +1,7 @@
 //! Assembling a running server: stores, key ring, state, background maintenance, listener.
 
 use crate::crypto::alg::SigningAlg;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -110,87 +110,39 @@ pub fn spawn_key_maintenance(state: &AppState) -> JoinHandle<()> {
 
 /// Serves until `shutdown` resolves; then drains for `shutdown.drain` (`/readyz` says 503, every
 /// request is still served), stops accepting, and waits at most `shutdown.grace` for the
-/// requests in flight.
+/// requests in flight, and for those of the connections it had accepted (`crate::connections`).
 ///
 /// With `tls.cert_file` and `tls.key_file`, connections are TLS (see `crate::tls`).
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     match crate::tls::server_config(&state.config)? {
-        Some(tls) => Ok(serve_on(crate::tls::TlsListener::new(listener, tls)?, state, shutdown).await?),
-        None => Ok(serve_on(listener, state, shutdown).await?),
+        Some(tls) => serve_on(crate::tls::TlsListener::new(listener, tls)?, state, shutdown).await,
+        None => serve_on(listener, state, shutdown).await,
     }
+    Ok(())
 }
 
-/// Each connection's service: the router, with the caller's address (`ConnectInfo`) and the
-/// certificate it presented, if any (`ClientCertificate`), on every request.
-fn per_connection<L>(router: axum::Router) -> impl for<'a> tower::Service<axum::serve::IncomingStream<'a, L>, Response = PerConnection, Error = std::convert::Infallible, Future = std::future::Ready<Result<PerConnection, std::convert::Infallible>>> + Clone
-where
-    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
-    L::Io: crate::tls::PeerCertificate,
-{
-    use crate::tls::PeerCertificate;
-    tower::service_fn(move |stream: axum::serve::IncomingStream<'_, L>| {
-        let connect_info = axum::extract::ConnectInfo(*stream.remote_addr());
-        let certificate = stream.io().peer_certificate();
-        use tower::Layer;
-        let service = axum::Extension(certificate).layer(axum::Extension(connect_info).layer(router.clone()));
-        std::future::ready(Ok(service))
-    })
-}
-
-type PerConnection = axum::middleware::AddExtension<axum::middleware::AddExtension<axum::Router, axum::extract::ConnectInfo<std::net::SocketAddr>>, Option<crate::tls::ClientCertificate>>;
-
-async fn serve_on<L>(listener: L, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()>
-where
-    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
-    L::Io: crate::tls::PeerCertificate,
-{
+async fn serve_on<L: crate::connections::Listener>(listener: L, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) {
     let maintenance = spawn_key_maintenance(&state);
     let invalidations = crate::api_keys::cache::spawn_invalidation_listener(state.ephemeral.as_ref(), state.api_key_cache.clone());
     let logouts = crate::logout::delivery::spawn_worker(&state);
     let usage = crate::api_keys::usage::spawn_flusher(state.clone());
     let pruner = crate::retention::spawn_pruner(state.clone());
     let (lifecycle, limits) = (state.lifecycle.clone(), state.config.shutdown.clone());
-    let app = per_connection::<L>(crate::routes::app(state));
-    let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async {
-        let _ = stopped.await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    let result = async {
-        // Until stopped, then while draining, the server is polled: it accepts connections.
-        if let Some(ended) = serve_until(&mut server, shutdown).await {
-            return ended;
-        }
-        if let Some(ended) = serve_until(&mut server, drain(&lifecycle, limits.drain)).await {
-            return ended;
-        }
-        let _ = stop_accepting.send(());
-        let in_flight = lifecycle.in_flight();
-        tracing::info!(in_flight, "stopped accepting; {in_flight} requests in flight");
-        match tokio::time::timeout(limits.grace, &mut server).await {
-            Ok(ended) => ended,
-            Err(_) => {
-                let cut_off = lifecycle.in_flight();
-                tracing::warn!(cut_off, "requests still in flight after {}: {cut_off} cut off", humantime::format_duration(limits.grace));
-                Ok(())
-            }
-        }
+    let mut server = crate::connections::Server::new(listener, crate::routes::app(state));
+    // Until stopped, then while draining, connections are accepted.
+    server.run_until(shutdown).await;
+    server.run_until(drain(&lifecycle, limits.drain)).await;
+    let in_flight = lifecycle.in_flight();
+    tracing::info!(in_flight, "stopped accepting; {in_flight} requests in flight");
+    if !server.stop(limits.grace).await {
+        let cut_off = lifecycle.in_flight();
+        tracing::warn!(cut_off, "requests still in flight after {}: {cut_off} cut off", humantime::format_duration(limits.grace));
     }
-    .await;
     maintenance.abort();
     invalidations.abort();
     logouts.abort();
     usage.abort();
     pruner.abort();
-    result
-}
-
-/// Drives `server` until `event`: its result if it ended first.
-async fn serve_until<S: Future + Unpin>(server: &mut S, event: impl Future<Output = ()>) -> Option<S::Output> {
-    tokio::select! {
-        ended = server => Some(ended),
-        () = event => None,
-    }
 }
 
 /// Keeps serving, `/readyz` saying 503, for `period`, or until hurried.

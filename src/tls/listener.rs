@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -16,8 +16,10 @@ use tokio_rustls::TlsAcceptor;
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
 pub struct TlsListener {
-    local: SocketAddr,
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    /// Tells the accept task to stop: it takes the connections already completed, closes the
+    /// listening socket, and ends; `ready` ends once their handshakes are done too.
+    stop: Option<oneshot::Sender<()>>,
     acceptor: JoinHandle<()>,
 }
 
@@ -29,41 +31,47 @@ impl Drop for TlsListener {
 
 impl TlsListener {
     pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
-        let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(128);
+        let (stop, mut stopped) = oneshot::channel::<()>();
         let tls = TlsAcceptor::from(config);
+        let handshake = move |stream: TcpStream, addr: SocketAddr| {
+            let (tls, tx) = (tls.clone(), tx.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_LIMIT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send((stream, addr)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+                }
+            });
+        };
         let acceptor = tokio::spawn(async move {
             loop {
-                let (stream, addr) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors, say: wait a moment rather than spin.
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let (tls, tx) = (tls.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_LIMIT, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send((stream, addr)).await;
+                tokio::select! {
+                    accepted = tcp.accept() => match accepted {
+                        Ok((stream, addr)) => handshake(stream, addr),
+                        Err(e) => {
+                            // Out of file descriptors, say: wait a moment rather than spin.
+                            tracing::warn!(error = %e, "accepting a connection failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                    }
-                });
+                    },
+                    _ = &mut stopped => break,
+                }
+            }
+            for (stream, addr) in crate::connections::take_backlog(tcp) {
+                handshake(stream, addr);
             }
         });
-        Ok(Self { local, ready, acceptor })
+        Ok(Self { ready, stop: Some(stop), acceptor })
     }
 }
 
-impl axum::serve::Listener for TlsListener {
+impl crate::connections::Listener for TlsListener {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> (Self::Io, SocketAddr) {
         match self.ready.recv().await {
             Some(connection) => connection,
             // The accept task ended (it never does by itself): no more connections.
@@ -71,7 +79,13 @@ impl axum::serve::Listener for TlsListener {
         }
     }
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
+    async fn close(mut self, mut take: impl FnMut(Self::Io, SocketAddr) + Send) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Until the accept task and every handshake it started are done.
+        while let Some((stream, addr)) = self.ready.recv().await {
+            take(stream, addr);
+        }
     }
 }

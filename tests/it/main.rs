@@ -8,7 +8,7 @@
 //!
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
 //! revoke, userinfo, login, consent, logout, account, discovery, admin_api, admin_clients, device), a file per flow
-//! (sso, openid_rp, browser, examples, cross_node, redis_cluster, device_client), the CLI, key rotation, second factors (mfa), passkeys,
+//! (sso, openid_rp, browser, examples, cross_node, three_nodes, redis_cluster, device_client), the CLI, key rotation, second factors (mfa), passkeys,
 //! readiness, SSO sessions and the storage suites (factors among them); the adversarial suite in `attacks/`,
 //! process faults (drain, crash) in `faults/`; everything they share lives in `support/`.
 
@@ -53,6 +53,7 @@ mod examples;
 mod openid_rp;
 mod sso;
 mod step_up;
+mod three_nodes;
 mod upstream;
 mod upstream_node;
 // Beside the HTTP endpoints.
@@ -112,6 +113,7 @@ fn main() {
         ("openid_rp", openid_rp::tests),
         ("sso", sso::tests),
         ("step_up", step_up::tests),
+        ("three_nodes", three_nodes::tests),
         ("upstream", upstream::tests),
         ("upstream_node", upstream_node::tests),
         ("api_key_usage", api_key_usage::tests),

@@ -154,8 +154,9 @@ async fn sigterm_drains_then_stops_accepting_and_exits() {
             Ok(200) if request.at >= signalled => served_in_drain += 1,
             Ok(200) => {}
             Ok(status) => panic!("a request sent {offset:?} after SIGTERM got {status}"),
-            // A connection the kernel completed but the node had not yet accepted when it stopped
-            // is reset: such a request fails, but not before the node stops accepting.
+            // Once the node stops accepting, its port refuses connections: such a request fails,
+            // but not before then. (Connections the kernel had completed are still served:
+            // `sesame::connections`.)
             Err((failed, _)) if *failed >= stopped_accepting => unanswered_after += 1,
             Err((failed, e)) => panic!("a request sent {offset:?} after SIGTERM failed {:?} after it, during the drain: {e}", failed.saturating_duration_since(signalled)),
         }

@@ -30,6 +30,9 @@ pub enum Need {
     /// `node` and panva's client libraries (`oauth4webapi`, `openid-client`) in
     /// `tests/node/node_modules` (which `tests/run` installs), for the DPoP and PAR tests.
     NodeClients,
+    /// An `nginx` binary (Debian package nginx-light), run as a child process with a
+    /// configuration of the test's own, as the load balancer in front of several nodes.
+    Nginx,
 }
 
 /// What this machine offers, probed once per test process.
@@ -46,6 +49,7 @@ pub struct Environment {
     pub node: Option<String>,
     /// `node`, when the client libraries of `tests/node` are installed.
     pub node_clients: Option<String>,
+    pub nginx: Option<String>,
     /// Why each missing dependency is missing, for the run's header.
     pub missing: Vec<(Need, String)>,
 }
@@ -123,6 +127,11 @@ impl Environment {
         env.node_clients = find_binary("SESAME_TEST_NODE", &["node", "nodejs"]).filter(|_| clients_installed);
         if env.node_clients.is_none() {
             env.missing.push((Need::NodeClients, format!("node and the oauth4webapi and openid-client packages in {} (tests/run installs them)", test_node_modules().display())));
+        }
+        // Debian installs it in /usr/sbin, which a user's PATH may not have.
+        env.nginx = find_binary("SESAME_TEST_NGINX", &["nginx"]).or_else(|| Some("/usr/sbin/nginx".to_string()).filter(|p| std::path::Path::new(p).is_file()));
+        if env.nginx.is_none() {
+            env.missing.push((Need::Nginx, "an nginx binary (Debian package nginx-light; tests/run installs it)".into()));
         }
         env.redis_server = find_binary("SESAME_TEST_REDIS_SERVER", &["redis-server"]);
         if env.redis_server.is_none() {

@@ -3,11 +3,13 @@
 
 pub mod api_keys;
 pub mod chromium;
+pub mod cluster;
 pub mod dpop;
 pub mod device;
 pub mod fake_upstream;
 pub mod harness;
 pub mod machine;
+pub mod nginx;
 pub mod node_upstream;
 pub mod private_redis;
 pub mod proxy;

@@ -30,10 +30,17 @@ pub struct SesameProcess {
 
 impl SesameProcess {
     /// Starts `sesame serve` in `dir` with `env` (and no other `SESAME_*` variable of this
-    /// process), listening on an ephemeral port of 127.0.0.1; returns once it says where.
+    /// process), listening on an ephemeral port of 127.0.0.1 unless `env` names
+    /// `SESAME_LISTEN`; returns once it says where.
     pub async fn serve(dir: &Path, env: &[(&str, String)]) -> Self {
+        Self::try_serve(Path::new(env!("CARGO_BIN_EXE_sesame")), dir, env).await.unwrap_or_else(|log| panic!("sesame serve exited before listening: {log}"))
+    }
+
+    /// `serve` with another build of the binary (a release build, say); its log when it exits
+    /// before listening (its port is taken, say).
+    pub async fn try_serve(binary: &Path, dir: &Path, env: &[(&str, String)]) -> Result<Self, String> {
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sesame"));
+        let mut command = Command::new(binary);
         command.arg("serve").current_dir(dir);
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SESAME_")) {
             command.env_remove(name);
@@ -48,7 +55,7 @@ impl SesameProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log.reopen().unwrap());
-        let mut child = command.spawn().expect("start sesame serve");
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<String>();
         std::thread::spawn(move || {
@@ -66,10 +73,18 @@ impl SesameProcess {
         let mut process = Self { child, base: String::new(), log };
         match tokio::time::timeout(START_LIMIT, rx).await {
             Ok(Ok(addr)) => process.base = format!("http://{addr}"),
-            Ok(Err(_)) => panic!("sesame serve exited before listening: {}", process.log()),
+            Ok(Err(_)) => {
+                let _ = process.child.wait();
+                return Err(process.log());
+            }
             Err(_) => panic!("sesame serve did not listen within {START_LIMIT:?}: {}", process.log()),
         }
-        process
+        Ok(process)
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, signal: i32) {
