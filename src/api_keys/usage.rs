@@ -53,18 +53,17 @@ fn member(key: &ApiKey) -> String {
 /// Counts a check of `key` that passed its rules; returns the count this minute, which the
 /// rate limit judges.
 pub async fn count_admitted(ephemeral: &dyn Ephemeral, key: &ApiKey, now: UnixTime) -> StoreResult<i64> {
-    let minute = minute_of(now);
-    let count = ephemeral.incr(&admitted_counter(&key.id, minute), KEEP).await?;
-    if count == 1 {
-        ephemeral.add_member(&index(minute), &member(key), KEEP).await?;
-    }
-    Ok(count)
+    count(ephemeral, key, minute_of(now), admitted_counter).await
 }
 
 /// Counts a check of `key` refused by its rules; returns the count this minute.
 pub async fn count_denied(ephemeral: &dyn Ephemeral, key: &ApiKey, now: UnixTime) -> StoreResult<i64> {
-    let minute = minute_of(now);
-    let count = ephemeral.incr(&denied_counter(&key.id, minute), KEEP).await?;
+    count(ephemeral, key, minute_of(now), denied_counter).await
+}
+
+/// Adds one to `key`'s `counter` of `minute`; the first count lists the key in the minute's index.
+async fn count(ephemeral: &dyn Ephemeral, key: &ApiKey, minute: i64, counter: fn(&str, i64) -> String) -> StoreResult<i64> {
+    let count = ephemeral.incr(&counter(&key.id, minute), KEEP).await?;
     if count == 1 {
         ephemeral.add_member(&index(minute), &member(key), KEEP).await?;
     }
