@@ -49,6 +49,7 @@ def data_scale(args):
         try:
             report["backends"]["postgres"] = compare(args, n, "postgres", db.replace(schema, empty), db, redis,
                                                      lambda: preload.postgres(schema, n), lambda: preload.postgres_sizes(schema))
+            report["backends"]["postgres"]["explain"] = preload.postgres_explain(schema, n["refresh_families"] // 2)
         finally:
             psql(f"DROP SCHEMA {empty} CASCADE")
     if "embedded" in backends:
@@ -121,4 +122,6 @@ def print_scale(report):
             if v["bytes"] and (v["rows"] is None or v["rows"] >= 1000):
                 per_row = f"{v['bytes'] / v['rows']:.0f}" if v["rows"] else "-"
                 print(f"| {table} | {v['rows'] if v['rows'] is not None else '-'} | {v['bytes'] / 2**20:.1f} | {per_row} |")
+        for name, plan in b.get("explain", {}).items():
+            print(f"\nEXPLAIN ANALYZE, {name}:\n    " + "\n    ".join(plan))
         print()

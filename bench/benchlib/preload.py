@@ -199,3 +199,36 @@ def sqlite_sizes(path):
     db.close()
     sizes["(file)"] = {"rows": None, "bytes": sum(os.path.getsize(path + ext) for ext in ["", "-wal"] if os.path.exists(path + ext))}
     return sizes
+
+
+# The hot statements of the data-scale scenarios, as sesame sends them (src/store/sql/), for a
+# preloaded row picked first (PICK: its key as an SQL literal); the UPDATE is rolled back.
+HOT_QUERIES = {
+    "refresh token by hash (introspection, rotation)": (
+        "SELECT quote_literal(token_hash) || '::bytea' FROM refresh_tokens WHERE used_at IS NULL ORDER BY created_at DESC OFFSET {middle} LIMIT 1",
+        "SELECT t.token_hash, t.family_id, t.client_id, t.sub, t.scopes, t.auth_time, t.sid, t.created_at, t.idle_expires_at, t.used_at, t.revoked_at, "
+        "f.absolute_expires_at, f.revoked_at AS family_revoked_at FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = {key}"),
+    "rotation: mark the presented token used": (
+        "SELECT quote_literal(token_hash) || '::bytea' FROM refresh_tokens WHERE used_at IS NULL ORDER BY created_at DESC OFFSET {middle} LIMIT 1",
+        "UPDATE refresh_tokens SET used_at = 1 WHERE token_hash = {key} AND used_at IS NULL AND revoked_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)"),
+    "API key by hash (a cache miss)": (
+        "SELECT quote_literal(key_hash) || '::bytea' FROM api_keys ORDER BY created_at OFFSET {middle} LIMIT 1",
+        "SELECT * FROM api_keys WHERE key_hash = {key}"),
+    "audit events of one subject (admin API, newest first)": (
+        "SELECT quote_literal(subject) FROM audit_events ORDER BY id DESC LIMIT 1",
+        "SELECT * FROM audit_events WHERE subject = {key} ORDER BY id DESC LIMIT 50"),
+}
+
+
+def postgres_explain(schema, middle):
+    """EXPLAIN (ANALYZE, BUFFERS) of each hot statement on the preloaded schema, for a row from
+    the middle of the table (`middle` rows in)."""
+    run = lambda *sqls: subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qtA", "-c", f"SET search_path TO {schema}",
+                                        *[a for sql in sqls for a in ("-c", sql)]], capture_output=True, text=True)
+    out = {}
+    for name, (pick, sql) in HOT_QUERIES.items():
+        key = run(pick.format(middle=middle)).stdout.strip()
+        res = run("BEGIN", f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql.format(key=key)}", "ROLLBACK")
+        out[name] = [line for line in res.stdout.splitlines() if line.strip()] or [res.stderr.strip()]
+    return out
