@@ -403,6 +403,12 @@ impl From<axum::extract::rejection::JsonRejection> for AdminApiError {
     }
 }
 
+impl From<axum::extract::rejection::QueryRejection> for AdminApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        Self::Rejected { status: StatusCode::BAD_REQUEST, description: e.body_text() }
+    }
+}
+
 impl From<axum::extract::rejection::PathRejection> for AdminApiError {
     fn from(e: axum::extract::rejection::PathRejection) -> Self {
         Self::Rejected { status: StatusCode::BAD_REQUEST, description: e.body_text() }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -57,7 +58,8 @@ pub async fn list(State(state): State<AppState>, AdminCaller(actor): AdminCaller
     Ok(Json(json!({ "keys": keys })).into_response())
 }
 
-pub async fn generate(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Json(spec): Json<NewApiKey>) -> Answer {
+pub async fn generate(State(state): State<AppState>, AdminCaller(actor): AdminCaller, body: Result<Json<NewApiKey>, JsonRejection>) -> Answer {
+    let Json(spec) = body?;
     let issued = ops(&state, &actor).generate(&spec).await?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
@@ -76,8 +78,8 @@ pub struct RotateBody {
     grace: Option<Duration>,
 }
 
-pub async fn rotate(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Path(id): Path<String>, body: Option<Json<RotateBody>>) -> Answer {
-    let grace = body.and_then(|Json(b)| b.grace).unwrap_or(Duration::from_secs(86_400));
+pub async fn rotate(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Path(id): Path<String>, body: Result<Option<Json<RotateBody>>, JsonRejection>) -> Answer {
+    let grace = body?.and_then(|Json(b)| b.grace).unwrap_or(Duration::from_secs(86_400));
     let issued = ops(&state, &actor).rotate(&id, grace).await?;
     state.api_key_cache.clear();
     Ok((StatusCode::CREATED, Json(json!({ "id": issued.id, "key": issued.key, "replaces": id, "expires_at": issued.expires_at }))).into_response())
@@ -90,7 +92,8 @@ pub struct UsageQuery {
     since: Option<i64>,
 }
 
-pub async fn usage(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Path(id): Path<String>, Query(q): Query<UsageQuery>) -> Answer {
+pub async fn usage(State(state): State<AppState>, AdminCaller(actor): AdminCaller, Path(id): Path<String>, query: Result<Query<UsageQuery>, QueryRejection>) -> Answer {
+    let Query(q) = query?;
     let since = q.since.unwrap_or(state.now() - 86_400);
     Ok(Json(ops(&state, &actor).usage(&id, since).await?).into_response())
 }
@@ -100,6 +103,7 @@ pub struct TestBody {
     key: String,
 }
 
-pub async fn test(State(state): State<AppState>, _: AdminCaller, Json(body): Json<TestBody>) -> Answer {
+pub async fn test(State(state): State<AppState>, _: AdminCaller, body: Result<Json<TestBody>, JsonRejection>) -> Answer {
+    let Json(body) = body?;
     Ok(Json(api_keys::test(&Verifier::of(&state), &body.key).await?).into_response())
 }

@@ -9,7 +9,8 @@ use sesame::server;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let stores = server::open_stores(&config, "sesame:").await?;
-    tracing::info!(database = stores.durable.backend(), ephemeral = stores.ephemeral.backend(), "stores ready");
+    let ephemeral = config.redis_target().map_or_else(|| stores.ephemeral.backend().to_string(), |target| target.describe());
+    tracing::info!(database = stores.durable.backend(), %ephemeral, "stores ready");
     if config.uses_embedded_stores() {
         tracing::warn!("no redis_url: short-lived state is kept in this process; run a single node only");
     }

@@ -8,10 +8,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+mod redis_url;
 mod sections;
 mod trusted_proxies;
 mod upstream;
 
+pub use self::redis_url::RedisTarget;
 pub use self::sections::*;
 pub use self::trusted_proxies::TrustedProxies;
 pub use self::upstream::{ClaimMapping, Provisioning, Secret, UpstreamClientAuth, UpstreamConfig};
@@ -24,7 +26,9 @@ pub struct Config {
     pub listen: String,
     /// `sqlite://PATH` or `postgres://...`.
     pub database_url: String,
-    /// Unset: the in-process ephemeral store (single node only).
+    /// Unset: the in-process ephemeral store (single node only). A Redis Cluster is
+    /// `redis+cluster://host:port,host:port` or, in TOML, a list of its seeds' `redis://` URLs.
+    #[serde(deserialize_with = "redis_url::one_or_list")]
     pub redis_url: Option<String>,
     /// Where the embedded default keeps its key-encryption key.
     pub keys_dir: PathBuf,
@@ -138,10 +142,8 @@ impl Config {
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             errors.push("database_url: must start with sqlite:// or postgres://".into());
         }
-        if let Some(r) = &self.redis_url {
-            if !(r.starts_with("redis://") || r.starts_with("rediss://") || r.starts_with("redis+unix://")) {
-                errors.push("redis_url: must start with redis:// or rediss://".into());
-            }
+        if let Some(Err(e)) = self.redis_url.as_deref().map(RedisTarget::parse) {
+            errors.push(format!("redis_url: {e}"));
         }
         if let Some(k) = &self.kek {
             if crate::crypto::kek::Kek::from_base64(k).is_err() {
@@ -282,6 +284,11 @@ impl Config {
 
     pub fn upstream(&self, id: &str) -> Option<&UpstreamConfig> {
         self.upstream.iter().find(|p| p.id == id)
+    }
+
+    /// What `redis_url` names; `None` when it is unset (or invalid, which `validate` reports).
+    pub fn redis_target(&self) -> Option<RedisTarget> {
+        self.redis_url.as_deref().and_then(|url| RedisTarget::parse(url).ok())
     }
 
     pub fn uses_embedded_stores(&self) -> bool {

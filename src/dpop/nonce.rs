@@ -10,8 +10,10 @@ use crate::clock::UnixTime;
 use crate::crypto::secrets::random_token;
 use crate::store::{Ephemeral, StoreResult};
 
+/// One hash tag for every period, so a check (this period's and the last) is one read of one
+/// slot on a Redis Cluster; only the token and PAR endpoints read it.
 fn period_key(period: i64) -> String {
-    format!("dpop:nonce:{period}")
+    format!("{{dpop-nonce}}:{period}")
 }
 
 fn period_of(now: UnixTime, lifetime: Duration) -> i64 {

@@ -9,7 +9,11 @@ use std::time::Duration;
 use crate::clock::UnixTime;
 use crate::store::{Denial, DenialKind, Durable, Ephemeral, StoreResult};
 
-/// All keys share one hash tag, so a check is one multi-key read even on a Redis Cluster.
+/// All keys share one hash tag, so a check is one multi-key read even on a Redis Cluster. It
+/// also keeps the marker on the same master as the denials it vouches for: a master that loses
+/// its data loses both, and the copy is reloaded. The price is one hot slot (every bearer
+/// request reads it), but the marker alone would be read on every request wherever it lived,
+/// and an MGET of three short keys is among the cheapest things a master does.
 const LOADED: &str = "{atdeny}:loaded";
 /// How long a complete copy is trusted before it is reconciled with the record anyway
 /// (covers a Redis that evicted some keys but not the marker).

@@ -48,6 +48,20 @@ async fn the_admin_api_needs_the_admin_scope(backend: Backend) {
     let bad: Value = bad.json().await.unwrap();
     assert_eq!(bad["error"], "invalid_request");
     assert!(bad["error_description"].as_str().unwrap().contains("env must be one of"), "{bad}");
+    // What the extractors refuse is answered in the same JSON shape, never plain text.
+    let malformed = [
+        http().post(server.url("/admin/api-keys")).bearer_auth(&admin_token).header("content-type", "application/json").body("{not json"),
+        http().post(server.url("/admin/api-keys")).bearer_auth(&admin_token).json(&json!({"name": 5})),
+        http().post(server.url("/admin/api-keys/test")).bearer_auth(&admin_token).json(&json!({"nokey": true})),
+        http().post(server.url("/admin/api-keys/x/rotate")).bearer_auth(&admin_token).json(&json!({"grace": "soon"})),
+        http().get(server.url("/admin/api-keys/x/usage?since=yesterday")).bearer_auth(&admin_token),
+    ];
+    for request in malformed {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), 400, "{backend:?}: {}", res.url());
+        let body: Value = res.json().await.expect("a JSON error body");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+    }
 
     let list: Value = http().get(server.url("/admin/api-keys")).bearer_auth(&admin_token).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["keys"].as_array().unwrap().len(), 1, "the refused requests created nothing: {list}");

@@ -8,7 +8,7 @@
 //!
 //! Laid out like the routes: a file per endpoint (authorize, token and each grant, introspect,
 //! revoke, userinfo, login, consent, logout, account, discovery, admin_api, admin_clients, device), a file per flow
-//! (sso, openid_rp, browser, examples, cross_node, device_client), the CLI, key rotation, second factors (mfa), passkeys,
+//! (sso, openid_rp, browser, examples, cross_node, redis_cluster, device_client), the CLI, key rotation, second factors (mfa), passkeys,
 //! readiness, SSO sessions and the storage suites (factors among them); the adversarial suite in `attacks/`,
 //! process faults (drain, crash) in `faults/`; everything they share lives in `support/`.
 
@@ -46,6 +46,7 @@ mod token_exchange;
 mod browser;
 mod browser_passkeys;
 mod cross_node;
+mod redis_cluster;
 mod dpop_par_clients;
 mod device_client;
 mod examples;
@@ -104,6 +105,7 @@ fn main() {
         ("browser", browser::tests),
         ("browser_passkeys", browser_passkeys::tests),
         ("cross_node", cross_node::tests),
+        ("redis_cluster", redis_cluster::tests),
         ("dpop_par_clients", dpop_par_clients::tests),
         ("device_client", device_client::tests),
         ("examples", examples::tests),
@@ -141,5 +143,7 @@ fn main() {
             eprintln!("missing: {why} ({verdict})");
         }
     }
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    support::redis_cluster::stop_shared();
+    conclusion.exit();
 }

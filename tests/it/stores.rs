@@ -78,12 +78,26 @@ async fn ephemeral_store_contract(kind: EphemeralKind) {
     store.put("bin", &binary, ttl).await.unwrap();
     assert_eq!(store.get("bin").await.unwrap(), Some(binary));
 
+    // Several values at once, in the order asked: keys sharing a hash tag (one slot of a
+    // cluster) and keys that do not (the cluster client splits the read per slot).
+    store.put("{fam}:x", b"1", ttl).await.unwrap();
+    store.put("{fam}:y", b"2", ttl).await.unwrap();
+    assert_eq!(store.get_many(&["{fam}:x", "{fam}:gone", "{fam}:y"]).await.unwrap(), vec![Some(b"1".to_vec()), None, Some(b"2".to_vec())], "{kind:?}");
+    let spread: Vec<String> = (0..12).map(|i| format!("spread{i}")).collect();
+    for (i, key) in spread.iter().enumerate() {
+        store.put(key, i.to_string().as_bytes(), ttl).await.unwrap();
+    }
+    let asked: Vec<&str> = spread.iter().map(String::as_str).rev().chain(["never"]).collect();
+    let expected: Vec<Option<Vec<u8>>> = (0..12).rev().map(|i: usize| Some(i.to_string().into_bytes())).chain([None]).collect();
+    assert_eq!(store.get_many(&asked).await.unwrap(), expected, "{kind:?}: keys of many slots");
+
     // Two stores are two keyspaces.
     let other = ephemeral_of(kind).await;
     assert_eq!(other.get("jti").await.unwrap(), None, "{kind:?}: stores share keys");
     assert_eq!(store.backend(), match kind {
         EphemeralKind::Memory => "memory",
         EphemeralKind::Redis => "redis",
+        EphemeralKind::RedisCluster => "redis cluster",
     });
 }
 

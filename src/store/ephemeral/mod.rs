@@ -45,6 +45,6 @@ pub trait Ephemeral: Send + Sync {
     /// Messages published on `channel` from now on. The subscription survives reconnects; after
     /// one (when messages may have been missed) an empty message is delivered.
     fn subscribe(&self, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>;
-    /// `memory` or `redis`, for the start-up log.
+    /// `memory`, `redis` or `redis cluster`, for the start-up log.
     fn backend(&self) -> &'static str;
 }

@@ -1,41 +1,120 @@
-//! The ephemeral store on Redis, shared by every node. One multiplexed connection that
-//! reconnects by itself; every key carries a prefix so several deployments (or tests) can share a server.
+//! The ephemeral store on Redis, shared by every node: one server, or a Redis Cluster. One
+//! multiplexed connection (a connection manager, or the cluster client's connections to every
+//! master) that reconnects by itself; every key carries a prefix so several deployments (or
+//! tests) can share a server.
+//!
+//! On a cluster each command goes to the master of its key's slot (the redis crate follows
+//! MOVED and ASK). `add` is a MULTI/EXEC of two commands on one key, so one slot. Keys read
+//! together by `get_many` share a hash tag (the deny list's `{atdeny}`, the DPoP nonces'
+//! `{dpop-nonce}`), so an MGET is one round trip to one master; keys without a common tag would
+//! still be read correctly, split by the crate into one MGET per slot.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 
 use super::Ephemeral;
+use crate::config::RedisTarget;
 use crate::store::{StoreError, StoreResult};
+
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct RedisStore {
-    client: redis::Client,
-    conn: ConnectionManager,
+    conn: Connection,
+    /// Where subscriptions are made: the server, or each seed of a cluster in turn.
+    subscribe_to: Vec<redis::Client>,
     prefix: String,
 }
 
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 impl RedisStore {
+    /// `url` as `redis_url` takes it: one server, or `redis+cluster://host:port,...`.
     pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Other(format!("redis_url: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1)
-            .set_max_delay(500);
-        let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(map_err)?;
-        Ok(Self { client, conn, prefix: prefix.to_string() })
+        let target = RedisTarget::parse(url).map_err(|e| StoreError::Other(format!("redis_url: {e}")))?;
+        // A hash tag is the first {...} of the whole key: braces in the prefix would take its place.
+        if prefix.contains(['{', '}']) {
+            return Err(StoreError::Other(format!("redis key prefix `{prefix}`: must not contain {{ or }} (the keys' hash tags must be their first braces)")));
+        }
+        let config_err = |e: redis::RedisError| StoreError::Other(format!("redis_url: {e}"));
+        let (conn, subscribe_to) = match target {
+            RedisTarget::Single(url) => {
+                let client = redis::Client::open(url).map_err(config_err)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(CONNECTION_TIMEOUT)
+                    .set_response_timeout(RESPONSE_TIMEOUT)
+                    .set_number_of_retries(1)
+                    .set_max_delay(500);
+                let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(map_err)?;
+                (Connection::Single(conn), vec![client])
+            }
+            RedisTarget::Cluster(seeds) => {
+                let clients = seeds.iter().map(|s| redis::Client::open(s.as_str())).collect::<Result<Vec<_>, _>>().map_err(config_err)?;
+                // Retries cover redirections (MOVED, ASK) during a resharding or a failover;
+                // `store_timeout` bounds the whole call anyway.
+                let cluster = ClusterClientBuilder::new(seeds)
+                    .connection_timeout(CONNECTION_TIMEOUT)
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    .retries(3)
+                    .min_retry_wait(10)
+                    .max_retry_wait(200)
+                    .build()
+                    .map_err(config_err)?;
+                let conn = cluster.get_async_connection().await.map_err(map_err)?;
+                (Connection::Cluster(conn), clients)
+            }
+        };
+        Ok(Self { conn, subscribe_to, prefix: prefix.to_string() })
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
     }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.conn, Connection::Cluster(_))
+    }
 }
 
 fn map_err(e: redis::RedisError) -> StoreError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+    let unreachable = e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout();
+    // A cluster with a master out of reach: no connection to the node of a slot, or a cluster
+    // that knows its slots are not all covered (CLUSTERDOWN).
+    let cluster_down = matches!(e.kind(), redis::ErrorKind::ClusterConnectionNotFound | redis::ErrorKind::ClusterDown);
+    if unreachable || cluster_down {
         StoreError::Unavailable(e.to_string())
     } else {
         StoreError::Other(e.to_string())
@@ -126,18 +205,27 @@ impl Ephemeral for RedisStore {
         conn.publish::<_, _, ()>(self.key(channel), message).await.map_err(map_err)
     }
 
+    /// On a cluster, a classic PUBLISH reaches every node's subscribers, so one connection to
+    /// any node will do: the first seed that answers, the next one when it goes away.
     fn subscribe(&self, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let client = self.client.clone();
+        let endpoints = self.subscribe_to.clone();
         let channel = self.key(channel);
         tokio::spawn(async move {
             let mut first = true;
+            let mut next = 0;
             while !tx.is_closed() {
-                let mut pubsub = match client.get_async_pubsub().await {
+                let client = &endpoints[next % endpoints.len()];
+                next += 1;
+                let connected = tokio::time::timeout(CONNECTION_TIMEOUT, client.get_async_pubsub()).await;
+                let mut pubsub = match connected.unwrap_or_else(|_| Err((redis::ErrorKind::IoError, "no answer within the connection timeout").into())) {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(error = %e, "redis subscription failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        // A full round of seeds failed: wait before the next one.
+                        if next % endpoints.len() == 0 {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
                         continue;
                     }
                 };
@@ -162,6 +250,6 @@ impl Ephemeral for RedisStore {
     }
 
     fn backend(&self) -> &'static str {
-        "redis"
+        if self.is_cluster() { "redis cluster" } else { "redis" }
     }
 }

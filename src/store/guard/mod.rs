@@ -22,7 +22,7 @@ pub fn guard(stores: Stores, budget: Duration) -> Stores {
         _ => stores.durable,
     };
     let ephemeral: Arc<dyn Ephemeral> = match stores.ephemeral.backend() {
-        "redis" => Arc::new(GuardedEphemeral::new(stores.ephemeral, budget)),
+        "redis" | "redis cluster" => Arc::new(GuardedEphemeral::new(stores.ephemeral, budget)),
         _ => stores.ephemeral,
     };
     Stores { durable, ephemeral }

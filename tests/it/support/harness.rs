@@ -22,6 +22,8 @@ pub enum Need {
     Python,
     /// A `redis-server` binary, for tests that start and stop a private one.
     RedisServer,
+    /// `redis-server` and `redis-cli`, for the tests that start a Redis Cluster of their own.
+    RedisCluster,
     /// `node` and the `oidc-provider` package (in `bench/node_modules`, which `tests/run`
     /// installs), for the tests whose upstream identity provider is node-oidc-provider.
     Node,
@@ -39,6 +41,8 @@ pub struct Environment {
     pub chromedriver: Option<String>,
     pub python: Option<String>,
     pub redis_server: Option<String>,
+    /// `redis-cli`, which creates the tests' Redis Cluster.
+    pub redis_cli: Option<String>,
     pub node: Option<String>,
     /// `node`, when the client libraries of `tests/node` are installed.
     pub node_clients: Option<String>,
@@ -124,6 +128,10 @@ impl Environment {
         if env.redis_server.is_none() {
             env.missing.push((Need::RedisServer, "a redis-server binary".into()));
         }
+        env.redis_cli = find_binary("SESAME_TEST_REDIS_CLI", &["redis-cli"]);
+        if env.redis_server.is_none() || env.redis_cli.is_none() {
+            env.missing.push((Need::RedisCluster, "redis-server and redis-cli binaries, for a Redis Cluster (Debian packages redis-server, redis-tools)".into()));
+        }
         env
     }
 
@@ -205,11 +213,13 @@ impl Database {
     }
 }
 
-/// The ephemeral store of a store test: `::memory` always, `::redis` when Redis is here.
+/// The ephemeral store of a store test: `::memory` always, `::redis` when Redis is here,
+/// `::redis_cluster` on a three-master cluster of its own when `redis-server` and `redis-cli` are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EphemeralKind {
     Memory,
     Redis,
+    RedisCluster,
 }
 
 impl EphemeralKind {
@@ -217,6 +227,7 @@ impl EphemeralKind {
         match self {
             EphemeralKind::Memory => "memory",
             EphemeralKind::Redis => "redis",
+            EphemeralKind::RedisCluster => "redis_cluster",
         }
     }
 
@@ -224,14 +235,15 @@ impl EphemeralKind {
         match self {
             EphemeralKind::Memory => &[],
             EphemeralKind::Redis => &[Need::Redis],
+            EphemeralKind::RedisCluster => &[Need::RedisCluster],
         }
     }
 
-    /// The full backend whose ephemeral store this is.
+    /// The full backend whose ephemeral store this is (a cluster's is PostgreSQL's, as Redis's).
     pub fn backend(self) -> Backend {
         match self {
             EphemeralKind::Memory => Backend::Embedded,
-            EphemeralKind::Redis => Backend::External,
+            EphemeralKind::Redis | EphemeralKind::RedisCluster => Backend::External,
         }
     }
 }
@@ -286,9 +298,10 @@ impl Tests {
         self
     }
 
-    /// One named test per ephemeral store: `name::memory` and `name::redis` (no PostgreSQL needed).
+    /// One named test per ephemeral store: `name::memory`, `name::redis` and
+    /// `name::redis_cluster` (no PostgreSQL needed).
     pub fn each_ephemeral<F: Future<Output = ()> + 'static>(&mut self, name: &str, f: fn(EphemeralKind) -> F) -> &mut Self {
-        for kind in [EphemeralKind::Memory, EphemeralKind::Redis] {
+        for kind in [EphemeralKind::Memory, EphemeralKind::Redis, EphemeralKind::RedisCluster] {
             self.add(format!("{name}::{}", kind.name()), kind.needs(), move || f(kind));
         }
         self

@@ -11,6 +11,7 @@ pub mod machine;
 pub mod node_upstream;
 pub mod private_redis;
 pub mod proxy;
+pub mod redis_cluster;
 pub mod sesame_process;
 pub mod sso;
 pub mod tokens;
@@ -115,7 +116,13 @@ pub async fn ephemeral(backend: Backend) -> Arc<dyn Ephemeral> {
 }
 
 pub async fn ephemeral_of(kind: EphemeralKind) -> Arc<dyn Ephemeral> {
-    ephemeral(kind.backend()).await
+    match kind {
+        EphemeralKind::Memory | EphemeralKind::Redis => ephemeral(kind.backend()).await,
+        EphemeralKind::RedisCluster => {
+            let cluster = redis_cluster::shared().await;
+            Arc::new(RedisStore::connect(&cluster.url(), &format!("{}:", unique("test"))).await.expect("redis cluster"))
+        }
+    }
 }
 
 /// Polls `check` (every 20 ms) until it yields a value; panics with `what` after `limit`.

@@ -15,8 +15,14 @@ impl PrivateRedis {
     /// Starts redis-server on `port` and waits for "Ready to accept connections"; the error is
     /// what it said when it could not (another process has the port, say).
     fn try_start(binary: &str, port: u16) -> Result<Self, String> {
+        Self::try_start_with(binary, port, &[])
+    }
+
+    /// `try_start` with more settings (`--cluster-enabled yes`, say).
+    pub fn try_start_with(binary: &str, port: u16, extra: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--logfile", ""])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
