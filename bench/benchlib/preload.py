@@ -5,7 +5,8 @@ users, keys and tokens are among them.
 Every table's rows are copies of a row the benchmark made through sesame (a client, the user,
 a refresh family and its token, an API key): whatever columns the migrations gave the table, the
 copies have them, with new identifiers (22 base64url characters, as sesame's), new SHA-256-sized
-hashes (random bytes), and times spread over the last 30 days. Refresh tokens come in families
+hashes (random bytes), and times spread over the last 30 days. Each user has an SSO session (one
+in four ended) with the client it signed in to. Refresh tokens come in families
 of four (three rotated, the last live), each with the access-token jti rotation records; one in
 fifty families is revoked, one API key in twenty. Audit events are refused and suspicious API-key
 checks of random keys and session, sign-in and second-factor events of random users.
@@ -17,7 +18,7 @@ import subprocess
 import sqlite3
 import time
 
-FULL = {"clients": 100_000, "users": 100_000, "refresh_families": 250_000, "api_keys": 1_000_000, "audit_events": 10_000_000}
+FULL = {"clients": 100_000, "users": 100_000, "sso_sessions": 100_000, "refresh_families": 250_000, "api_keys": 1_000_000, "audit_events": 10_000_000}
 TOKENS_PER_FAMILY = 4
 DAY = 86_400
 
@@ -30,7 +31,7 @@ def statements(n, now):
     """(table, rows, {column: expression}) in order: the copies' columns that differ from the
     template row (TEMPLATES), written with `rid(kind, x)` (an id), `rbytes(x)` (32 random bytes)
     and x, from 1 to the table's count; None for audit_events (AUDIT_COLUMNS)."""
-    c, u, f, k, a = n["clients"], n["users"], n["refresh_families"], n["api_keys"], n["audit_events"]
+    c, u, ss, f, k, a = n["clients"], n["users"], n["sso_sessions"], n["refresh_families"], n["api_keys"], n["audit_events"]
     t = TOKENS_PER_FAMILY
     fam = f"((x - 1) / {t} + 1)"  # the family of token x
     return [
@@ -40,6 +41,12 @@ def statements(n, now):
         ("users", u, {
             "sub": "rid('user', x)", "username": "'user' || x", "email": "'user' || x || '@example.com'", "name": "'User ' || x",
             "created_at": f"{now} - x * 25"}),
+        # One session a user, a quarter of them ended; each with the client it signed in to.
+        ("sso_sessions", ss, {
+            "sid": "rid('session', x)", "sub": f"rid('user', x % {u} + 1)", "key_hash": "rhex(x)", "created_at": f"{now} - x % {DAY}",
+            "auth_time": f"{now} - x % {DAY}", "last_seen_at": f"{now} - x % 3600", "expires_at": f"{now} + {8 * 3600} - x % 3600",
+            "ended_at": f"CASE WHEN x % 4 = 0 THEN {now} - x % 3600 END", "end_reason": "CASE WHEN x % 4 = 0 THEN 'logout' END"}),
+        ("sso_session_clients", ss, {"sid": "rid('session', x)", "client_id": f"rid('client', x % {c} + 1)", "first_at": f"{now} - x % {DAY}"}),
         ("refresh_families", f, {
             "id": "rid('family', x)", "client_id": f"rid('client', x % {c} + 1)", "sub": f"rid('user', x % {u} + 1)",
             "created_at": f"{now} - x % {30 * DAY}", "absolute_expires_at": f"{now} - x % {30 * DAY} + (absolute_expires_at - created_at)",
@@ -84,6 +91,8 @@ def audit_exprs(n, now):
 TEMPLATES = {
     "clients": "t.name = 'web'",
     "users": "t.username = 'alice'",
+    "sso_sessions": "t.sid = (SELECT sid FROM sso_sessions ORDER BY sid LIMIT 1)",
+    "sso_session_clients": "t.sid = (SELECT sid FROM sso_session_clients ORDER BY sid LIMIT 1) AND t.client_id = (SELECT min(client_id) FROM sso_session_clients)",
     "refresh_families": "t.id = (SELECT id FROM refresh_families ORDER BY id LIMIT 1)",
     "refresh_tokens": "t.token_hash = (SELECT token_hash FROM refresh_tokens ORDER BY token_hash LIMIT 1)",
     "refresh_family_access_tokens": "t.jti = (SELECT jti FROM refresh_family_access_tokens ORDER BY jti LIMIT 1)",
@@ -108,7 +117,8 @@ def postgres(schema, n):
     psql("""CREATE FUNCTION rid(kind text, x bigint) RETURNS text IMMUTABLE LANGUAGE sql AS
               $$ SELECT translate(substr(encode(sha256(convert_to(kind || ':' || x, 'UTF8')), 'base64'), 1, 22), '+/', '-_') $$;
             CREATE FUNCTION rbytes(x bigint) RETURNS bytea VOLATILE LANGUAGE sql AS
-              $$ SELECT sha256(convert_to(random()::text || ':' || x, 'UTF8')) $$;""")
+              $$ SELECT sha256(convert_to(random()::text || ':' || x, 'UTF8')) $$;
+            CREATE FUNCTION rhex(x bigint) RETURNS text VOLATILE LANGUAGE sql AS $$ SELECT encode(rbytes(x), 'hex') $$;""")
     now = int(time.time())
     seconds = {}
     for table, count, exprs in statements(n, now):
@@ -126,7 +136,7 @@ def postgres(schema, n):
         seconds[table] = round(time.time() - started, 1)
         print(f"    preload {table}: {count} rows in {seconds[table]} s", flush=True)
     started = time.time()
-    psql("DROP FUNCTION rid(text, bigint); DROP FUNCTION rbytes(bigint)")
+    psql("DROP FUNCTION rid(text, bigint); DROP FUNCTION rhex(bigint); DROP FUNCTION rbytes(bigint)")
     psql("VACUUM ANALYZE")
     seconds["vacuum analyze"] = round(time.time() - started, 1)
     return seconds
@@ -152,6 +162,7 @@ def sqlite(path, n):
     db = sqlite3.connect(path, timeout=60, isolation_level=None)
     db.create_function("rid", 2, lambda kind, x: base64.urlsafe_b64encode(hashlib.sha256(f"{kind}:{x}".encode()).digest()).decode()[:22], deterministic=True)
     db.create_function("rbytes", 1, lambda x: os.urandom(32))
+    db.create_function("rhex", 1, lambda x: os.urandom(32).hex())
     db.execute("PRAGMA cache_size = -262144")  # 256 MiB for this connection
     now = int(time.time())
     seconds = {}
