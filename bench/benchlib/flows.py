@@ -84,7 +84,7 @@ def pg_statements(log, offset, pids):
 
 
 # What every node polls on its own, about once a second, whatever the traffic: left out of the flows.
-BACKGROUND = ["FROM signing_keys", "FROM logout_deliveries", "apikey:usage:", "retention:"]
+BACKGROUND = ["FROM signing_key", "FROM logout_deliveri", "apikey:usage:", "retention:"]
 
 
 def summarise(redis_commands, statements, transactions, repeats):

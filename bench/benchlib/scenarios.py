@@ -47,8 +47,10 @@ def scenarios(t, connections):
         "JWKS GET": (t["jwks_path"], None, None),
         "discovery GET": ("/.well-known/openid-configuration", None, None),
 
-        # By the client that holds it: sesame describes a refresh token to no other client.
-        "introspect refresh token": post(t["introspect_path"], form({"token": t["refresh"]}), t["offline_auth"], '"active":true'),
+        # By the client that holds it: sesame describes a refresh token to no other client. A new
+        # token for every run, whatever the rows before did to the grant.
+        "introspect refresh token": (t["introspect_path"], "form.lua", lambda: {"PATH_": t["introspect_path"], "AUTH": t["offline_auth"],
+                                     "BODY": form({"token": t["new_chains"](1)[0]}), "EXPECT": '"active":true'}),
         "refresh_token rotation (RS256)": (t["token_path"], "refresh.lua", lambda: {"PATH_": t["token_path"], "AUTH": t["offline_auth"], "CHAINS": chains_file(t, connections)}),
         "code + PKCE round (requests/s; 2 per round)": (t["authorize"], "code_round.lua", {
             "AUTHORIZE": t["authorize"], "COOKIE": t["cookie"], "TOKEN_PATH": t["token_path"], "AUTH": t["web_auth"],
