@@ -1,0 +1,1 @@
+"""The benchmark's parts; bench.py is the command."""
