@@ -1,5 +1,6 @@
 //! Pruning what outlived its retention: audit events (`audit.retention`), API keys that stopped
-//! working and API-key usage rows (`api_keys.retention`). Every `audit.prune_interval` one node
+//! working and API-key usage rows (`api_keys.retention`), refresh-token families a day after they
+//! expired or were revoked (their tokens, used ones included, go with them). Every `audit.prune_interval` one node
 //! (whichever takes the round's lease) deletes in bounded batches, so no statement holds locks
 //! for long and a table of millions of rows is worked down over a few rounds if need be.
 
@@ -11,6 +12,8 @@ use crate::store::{Durable, Ephemeral, StoreResult};
 
 /// Rows per DELETE statement.
 const BATCH: i64 = 5_000;
+/// How long a refresh-token family is kept after it expired or was revoked.
+const ENDED_FAMILY_KEPT: UnixTime = 86_400;
 /// Batches per table per round: at most a million rows a round, then the next round goes on.
 const MAX_BATCHES: usize = 200;
 
@@ -19,6 +22,7 @@ pub struct Pruned {
     pub audit_events: u64,
     pub api_keys: u64,
     pub api_key_usage: u64,
+    pub refresh_families: u64,
 }
 
 /// One pruning round at `now` with the configured retentions (a zero retention keeps forever).
@@ -31,6 +35,9 @@ pub async fn prune(durable: &dyn Durable, config: &Config, now: UnixTime) -> Sto
         pruned.api_keys = batches(|| durable.prune_api_keys(before, BATCH)).await?;
         pruned.api_key_usage = batches(|| durable.prune_api_key_usage(before, BATCH)).await?;
     }
+    // An ended family's tokens work no more, its access tokens have expired (or their denial is
+    // recorded apart); a day's margin keeps it for whoever looks into a revocation.
+    pruned.refresh_families = batches(|| durable.prune_refresh_families(now - ENDED_FAMILY_KEPT, BATCH)).await?;
     Ok(pruned)
 }
 
@@ -81,7 +88,7 @@ pub fn spawn_pruner(state: crate::state::AppState) -> tokio::task::JoinHandle<()
             }
             match prune(state.durable.as_ref(), &state.config, now).await {
                 Ok(p) if p == Pruned::default() => {}
-                Ok(p) => tracing::info!(audit_events = p.audit_events, api_keys = p.api_keys, api_key_usage = p.api_key_usage, "pruned what outlived its retention"),
+                Ok(p) => tracing::info!(audit_events = p.audit_events, api_keys = p.api_keys, api_key_usage = p.api_key_usage, refresh_families = p.refresh_families, "pruned what outlived its retention"),
                 Err(e) => tracing::warn!(error = %e, "pruning failed; retrying next round"),
             }
         }

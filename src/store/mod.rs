@@ -259,6 +259,9 @@ pub trait RetentionStore: Send + Sync {
     /// `before`, with their usage rows.
     async fn prune_api_keys(&self, before: UnixTime, limit: i64) -> StoreResult<u64>;
     async fn prune_api_key_usage(&self, before: UnixTime, limit: i64) -> StoreResult<u64>;
+    /// Refresh-token families that expired or were revoked before `before`, with their tokens
+    /// and the record of their access tokens; returns how many families.
+    async fn prune_refresh_families(&self, before: UnixTime, limit: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -188,11 +188,27 @@ async fn retention_prunes_old_events_ended_keys_and_old_usage(database: Database
     assert_eq!(store.api_key_usage("live", 0).await.unwrap(), [usage("live", minute(1))], "{database:?}: old usage of a live key goes");
     assert_eq!(store.api_key_usage("revoked-lately", 0).await.unwrap().len(), 1);
 
+    // Refresh-token families go a day after they expired or were revoked, their tokens with them.
+    let ended_families = [("expired-2d", now - 2 * day, false), ("revoked-2d", now + 30 * day, true), ("expired-1h", now - 3600, false), ("live", now + 30 * day, false)];
+    for (i, (id, expires, revoke)) in ended_families.iter().enumerate() {
+        let family = sesame::store::RefreshFamily { absolute_expires_at: *expires, ..crate::stores::family(id) };
+        store.start_refresh_family(&family, &crate::stores::refresh_token(i as u8 + 1, id), &format!("jti-{id}"), now + 300).await.unwrap();
+        if *revoke {
+            store.revoke_refresh_family(id, now - 2 * day).await.unwrap();
+        }
+    }
+    let pruned = sesame::retention::prune(store.as_ref(), &config, now).await.unwrap();
+    assert_eq!(pruned.refresh_families, 2, "{database:?}: {pruned:?}");
+    for (i, (id, _, _)) in ended_families.iter().enumerate() {
+        let kept = store.refresh_token(&[i as u8 + 1; 32]).await.unwrap().is_some();
+        assert_eq!(kept, !id.ends_with("2d"), "{database:?}: the token of family {id}");
+    }
+
     // Zero keeps forever.
     config.audit.retention = Duration::ZERO;
     config.api_keys.retention = Duration::ZERO;
     let pruned = sesame::retention::prune(store.as_ref(), &config, now + 1000 * day).await.unwrap();
-    assert_eq!(pruned, sesame::retention::Pruned::default(), "{database:?}");
+    assert_eq!((pruned.audit_events, pruned.api_keys, pruned.api_key_usage), (0, 0, 0), "{database:?}");
 }
 
 async fn a_running_server_prunes_on_its_interval(backend: Backend) {

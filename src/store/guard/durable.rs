@@ -301,6 +301,9 @@ impl RetentionStore for GuardedDurable {
     async fn prune_api_key_usage(&self, before: UnixTime, limit: i64) -> StoreResult<u64> {
         self.gate.run(self.inner.prune_api_key_usage(before, limit)).await
     }
+    async fn prune_refresh_families(&self, before: UnixTime, limit: i64) -> StoreResult<u64> {
+        self.gate.run(self.inner.prune_refresh_families(before, limit)).await
+    }
 }
 
 #[async_trait]

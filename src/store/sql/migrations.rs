@@ -16,9 +16,9 @@ macro_rules! embedded {
 
 /// Every migration file, oldest first; a unit test checks this against the directories.
 const POSTGRES: &[(&str, &str)] = embedded!("postgres":
-    "0001_foundation.sql", "0002_refresh_tokens.sql", "0003_api_keys_audit.sql", "0004_consents.sql", "0005_roles_and_denials.sql", "0006_factors.sql", "0007_client_require_mfa.sql", "0008_sso_sessions.sql", "0009_upstream_identities.sql", "0010_backchannel_logout.sql", "0011_dpop_par.sql", "0012_client_tls_auth.sql", "0013_api_key_usage_retention.sql", "0014_refresh_certificate_binding.sql");
+    "0001_foundation.sql", "0002_refresh_tokens.sql", "0003_api_keys_audit.sql", "0004_consents.sql", "0005_roles_and_denials.sql", "0006_factors.sql", "0007_client_require_mfa.sql", "0008_sso_sessions.sql", "0009_upstream_identities.sql", "0010_backchannel_logout.sql", "0011_dpop_par.sql", "0012_client_tls_auth.sql", "0013_api_key_usage_retention.sql", "0014_refresh_certificate_binding.sql", "0015_refresh_family_expiry_index.sql");
 const SQLITE: &[(&str, &str)] = embedded!("sqlite":
-    "0001_foundation.sql", "0002_refresh_tokens.sql", "0003_api_keys_audit.sql", "0004_consents.sql", "0005_roles_and_denials.sql", "0006_factors.sql", "0007_client_require_mfa.sql", "0008_sso_sessions.sql", "0009_upstream_identities.sql", "0010_backchannel_logout.sql", "0011_dpop_par.sql", "0012_client_tls_auth.sql", "0013_api_key_usage_retention.sql", "0014_refresh_certificate_binding.sql");
+    "0001_foundation.sql", "0002_refresh_tokens.sql", "0003_api_keys_audit.sql", "0004_consents.sql", "0005_roles_and_denials.sql", "0006_factors.sql", "0007_client_require_mfa.sql", "0008_sso_sessions.sql", "0009_upstream_identities.sql", "0010_backchannel_logout.sql", "0011_dpop_par.sql", "0012_client_tls_auth.sql", "0013_api_key_usage_retention.sql", "0014_refresh_certificate_binding.sql", "0015_refresh_family_expiry_index.sql");
 
 pub fn postgres() -> Migrator {
     migrator(POSTGRES)

@@ -1,4 +1,5 @@
-//! API-key usage per minute, and the pruning of audit events, ended API keys and old usage.
+//! API-key usage per minute, and the pruning of audit events, ended API keys, old usage and
+//! ended refresh-token families.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -86,6 +87,17 @@ impl RetentionStore for SqlStore {
         // The primary key leads with key_id: pick the batch through the index on minute.
         self.delete_batch(
             "DELETE FROM api_key_usage WHERE (key_id, minute) IN (SELECT key_id, minute FROM api_key_usage WHERE minute < $1 ORDER BY minute LIMIT $2)",
+            before,
+            limit,
+        )
+        .await
+    }
+
+    async fn prune_refresh_families(&self, before: UnixTime, limit: i64) -> StoreResult<u64> {
+        // Tokens and access-token records go with their family (ON DELETE CASCADE).
+        self.delete_batch(
+            "DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families WHERE absolute_expires_at < $1 \
+             UNION SELECT id FROM refresh_families WHERE revoked_at < $1 LIMIT $2)",
             before,
             limit,
         )
